@@ -1,0 +1,231 @@
+"""The one schema every dataset is converted to, its checks, and its on-disk cache.
+
+A `Dataset` holds named `Split`s of interactions plus item text. Ids are 1..n; 0 is padding (in histories) or
+"no id" (BookCrossing's TALLRec records have no user id). Every `Split` array has length N (rows):
+
+  user         int64   [N]     user id, 0 when unknown
+  item         int64   [N]     target item id
+  label        float32 [N]     1 = liked, 0 = not liked
+  timestamp    int64   [N]     unix seconds, -1 when unknown
+  history      int64   [N, H]  earlier item ids, LEFT-padded with 0, most recent last (H = max_history)
+  history_len  int32   [N]     number of non-padding entries in `history`
+  history_label int8   [N, H]  1 liked / 0 disliked / -1 padding (datasets whose history holds both, else all 1)
+  warm         bool    [N]     CoLLM's not_cold where defined, else "user and item seen in train"
+
+Caches are written with numpy's npz (no pickles) plus JSON, inside `jaxrec.paths.atomic_dir`, so a reader sees
+either a complete cache or none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+from typing import Callable, Sequence
+
+import numpy as np
+
+from jaxrec import paths
+from jaxrec.errors import JaxrecError
+
+CACHE_VERSION = 1
+_ARRAY_FIELDS = ("user", "item", "label", "timestamp", "history", "history_len", "history_label", "warm")
+
+
+@dataclasses.dataclass
+class Split:
+  """One split of interactions (see the module docstring for shapes and dtypes)."""
+
+  user: np.ndarray
+  item: np.ndarray
+  label: np.ndarray
+  timestamp: np.ndarray
+  history: np.ndarray
+  history_len: np.ndarray
+  history_label: np.ndarray
+  warm: np.ndarray
+
+  def __len__(self) -> int:
+    return int(self.item.shape[0])
+
+  def take(self, rows: np.ndarray) -> "Split":
+    """Rows `rows` of every array, as a new Split."""
+    return Split(**{f: getattr(self, f)[rows] for f in _ARRAY_FIELDS})
+
+  def history_ids(self, row: int, last: int | None = None, liked: bool | None = None) -> list[int]:
+    """Non-padding history ids of `row`, oldest first; `last` keeps the most recent ones, `liked` filters."""
+    n = int(self.history_len[row])
+    ids = self.history[row, self.history.shape[1] - n:] if n else self.history[row, :0]
+    labels = self.history_label[row, self.history.shape[1] - n:] if n else self.history_label[row, :0]
+    if liked is not None:
+      ids = ids[labels == (1 if liked else 0)]
+    if last is not None:
+      ids = ids[max(0, len(ids) - last):]
+    return [int(i) for i in ids]
+
+  def history_titles(self, row: int, item_text: Sequence[str], last: int | None = None,
+                     liked: bool | None = None) -> list[str]:
+    """Texts of `row`'s history items, oldest first (`last` / `liked` as in `history_ids`)."""
+    return [item_text[i] for i in self.history_ids(row, last=last, liked=liked)]
+
+
+@dataclasses.dataclass
+class Dataset:
+  """A dataset in the common schema: splits, id ranges and item text indexed by item id (index 0 = '')."""
+
+  name: str
+  splits: dict[str, Split]
+  n_users: int
+  n_items: int
+  item_text: list[str]
+  item_genres: list[str]
+  quote_titles: bool = True
+  train_items_by_user: dict[int, np.ndarray] | None = None
+  info: dict = dataclasses.field(default_factory=dict)
+
+  def __getitem__(self, split: str) -> Split:
+    if split not in self.splits:
+      raise JaxrecError(f"dataset {self.name}: no split {split!r}; available: {', '.join(self.splits)}")
+    return self.splits[split]
+
+
+def make_split(user, item, label, timestamp, histories: Sequence[Sequence[int]], max_history: int,
+               warm=None, history_labels: Sequence[Sequence[int]] | None = None) -> Split:
+  """Builds a Split, left-padding each history to `max_history` (keeping its most recent entries)."""
+  n = len(item)
+  hist = np.zeros((n, max_history), np.int64)  # [N, H]
+  hlab = np.full((n, max_history), -1, np.int8)  # [N, H]
+  hlen = np.zeros(n, np.int32)  # [N]
+  for r, h in enumerate(histories):
+    k = min(len(h), max_history)
+    if k:
+      hist[r, max_history - k:] = h[len(h) - k:]
+      hlab[r, max_history - k:] = history_labels[r][len(h) - k:] if history_labels is not None else 1
+    hlen[r] = k
+  return Split(
+      user=np.asarray(user, np.int64), item=np.asarray(item, np.int64), label=np.asarray(label, np.float32),
+      timestamp=np.asarray(timestamp, np.int64), history=hist, history_len=hlen, history_label=hlab,
+      warm=np.ones(n, bool) if warm is None else np.asarray(warm, bool))
+
+
+def sequential_histories(user: np.ndarray, item: np.ndarray, label: np.ndarray, timestamp: np.ndarray,
+                         max_history: int, strict: bool = True) -> list[np.ndarray]:
+  """CoLLM's history rule: for each row, the user's earlier positive items, in time order.
+
+  Rows must already be sorted by (user, timestamp). With `strict`, positives that share the target's timestamp are
+  left out, so a history holds only items rated strictly earlier. CoLLM's notebook instead keeps every positive of an
+  earlier ROW, ties included (`strict=False`); in its ML-1M train split 11,474 history entries share the target's
+  second, since MovieLens users rate in bursts.
+  """
+  out: list[np.ndarray] = []
+  start = 0
+  n = len(item)
+  while start < n:
+    end = start
+    while end < n and user[end] == user[start]:
+      end += 1
+    pos: list[int] = []  # positives of this user with timestamp < current, oldest first
+    pending: list[int] = []  # positives at the current timestamp (become history once time moves on)
+    cur_t = None
+    for r in range(start, end):
+      if timestamp[r] != cur_t or not strict:
+        pos.extend(pending)
+        pending = []
+        cur_t = timestamp[r]
+      out.append(np.asarray(pos[-max_history:], np.int64))
+      if label[r] > 0:
+        pending.append(int(item[r]))
+    start = end
+  return out
+
+
+def warm_flags(split: Split, train: Split) -> np.ndarray:
+  """True where both the row's user (when it has one) and item occur in `train` (CoLLM's not_cold)."""
+  items = np.isin(split.item, train.item)
+  users = np.where(split.user > 0, np.isin(split.user, train.user), True)
+  return items & users
+
+
+def validate(ds: Dataset, source: str) -> Dataset:
+  """Raises a one-line JaxrecError when a split is empty, has a ragged array or labels outside {0, 1}."""
+  for name, sp in ds.splits.items():
+    n = len(sp)
+    if n == 0:
+      raise JaxrecError(f"{source}: split {name!r} of {ds.name} is empty; expected at least one row")
+    for f in _ARRAY_FIELDS:
+      if getattr(sp, f).shape[0] != n:
+        raise JaxrecError(f"{source}: split {name!r} field {f} has {getattr(sp, f).shape[0]} rows, expected {n}")
+    bad = np.flatnonzero((sp.label != 0) & (sp.label != 1))
+    if bad.size:
+      raise JaxrecError(f"{source}: split {name!r} row {int(bad[0])} has label {sp.label[bad[0]]!r}; "
+                        f"expected 0 or 1")
+    if sp.item.min() < 1 or sp.item.max() > ds.n_items:
+      raise JaxrecError(f"{source}: split {name!r} has item ids outside 1..{ds.n_items}")
+  if len(ds.item_text) != ds.n_items + 1:
+    raise JaxrecError(f"{source}: item_text has {len(ds.item_text)} entries, expected n_items + 1 = {ds.n_items + 1}")
+  return ds
+
+
+def file_fingerprint(files: Sequence[pathlib.Path]) -> list:
+  """(name, size, mtime) of each source file: a cache built from other files is never reused."""
+  return [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in files]
+
+
+def cache_path(name: str, key: dict) -> pathlib.Path:
+  digest = hashlib.sha256(json.dumps([CACHE_VERSION, key], sort_keys=True, default=str).encode()).hexdigest()[:16]
+  return paths.cache_dir() / "datasets" / f"{name}-{digest}"
+
+
+def save(ds: Dataset, final: pathlib.Path) -> None:
+  """Writes `ds` to directory `final` atomically (npz per split + meta.json)."""
+  with paths.atomic_dir(final) as tmp:
+    for split_name, sp in ds.splits.items():
+      np.savez(tmp / f"{split_name}.npz", **{f: getattr(sp, f) for f in _ARRAY_FIELDS})
+    if ds.train_items_by_user is not None:
+      users = np.array(sorted(ds.train_items_by_user), np.int64)
+      lens = np.array([len(ds.train_items_by_user[u]) for u in users], np.int64)
+      flat = np.concatenate([ds.train_items_by_user[u] for u in users]) if len(users) else np.zeros(0, np.int64)
+      np.savez(tmp / "train_items_by_user.npz", users=users, lens=lens, items=flat.astype(np.int64))
+    meta = dict(name=ds.name, splits=list(ds.splits), n_users=ds.n_users, n_items=ds.n_items,
+                item_text=ds.item_text, item_genres=ds.item_genres, quote_titles=ds.quote_titles, info=ds.info)
+    (tmp / "meta.json").write_text(json.dumps(meta))
+
+
+def load(final: pathlib.Path) -> Dataset:
+  meta = json.loads((final / "meta.json").read_text())
+  splits = {}
+  for s in meta["splits"]:
+    with np.load(final / f"{s}.npz", allow_pickle=False) as z:
+      splits[s] = Split(**{f: z[f] for f in _ARRAY_FIELDS})
+  by_user = None
+  if (final / "train_items_by_user.npz").exists():
+    with np.load(final / "train_items_by_user.npz", allow_pickle=False) as z:
+      offsets = np.concatenate([[0], np.cumsum(z["lens"])])
+      by_user = {int(u): z["items"][offsets[k]:offsets[k + 1]] for k, u in enumerate(z["users"])}
+  return Dataset(name=meta["name"], splits=splits, n_users=meta["n_users"], n_items=meta["n_items"],
+                 item_text=meta["item_text"], item_genres=meta["item_genres"], quote_titles=meta["quote_titles"],
+                 train_items_by_user=by_user, info=meta.get("info", {}))
+
+
+def cached(name: str, key: dict, build: Callable[[], Dataset], use_cache: bool = True) -> Dataset:
+  """Returns the cached dataset for `key`, building and caching it (atomically) on a miss."""
+  if not use_cache:
+    return build()
+  final = cache_path(name, key)
+  if (final / "meta.json").exists():
+    try:
+      ds = load(final)
+      ds.info.update(cache=os.fspath(final), from_cache=True)
+      return ds
+    except (OSError, ValueError, KeyError):
+      pass  # an unreadable cache (e.g. from another version) is rebuilt, never trusted
+  ds = build()
+  try:
+    save(ds, final)
+  except OSError as e:  # a read-only cache dir must not stop loading
+    ds.info["cache_error"] = str(e)
+  else:
+    ds.info["cache"] = os.fspath(final)
+  return ds

@@ -1,0 +1,273 @@
+"""A Llama-family decoder in Flax linen (Llama 2/3, Vicuna, SmolLM2, Qwen2), with hooks for functional LoRA.
+
+Parameters are a plain pytree whose paths mirror Hugging Face names (`layers_3/self_attn/q_proj/kernel`), kernels
+stored (in, out). Every parameter carries logical axis names (see `jaxrec.sharding`) so one rules table shards it.
+
+LoRA is not baked in: a `Linear` reads optional adapter factors from the separate variable collection `lora`
+(`{'a': [in, r], 'b': [r, out]}` at the same path as its kernel) and adds `scale * dropout(x) @ a @ b`, which is
+exactly PEFT's forward. Without the collection the model is the plain base model. See `jaxrec.llm.lora`.
+
+Numerics follow transformers: RMSNorm and softmax in float32, rotary tables in float32 then cast, masked scores
+set to the dtype's minimum (so fully padded rows stay finite), positions counted from the attention mask so
+left padding is handled.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.llm.config import LlamaConfig
+
+Array = jax.Array
+_init = nn.initializers.normal(stddev=0.02)
+
+
+def rope_inv_freq(cfg: LlamaConfig) -> np.ndarray:
+  """Rotary inverse frequencies [head_dim/2], with Llama-3 or linear scaling when the checkpoint asks for it."""
+  dim = cfg.head_dim
+  inv = 1.0 / (cfg.rope_theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
+  sc = cfg.rope_scaling_dict
+  kind = sc.get("rope_type")
+  if kind == "linear":
+    inv = inv / float(sc["factor"])
+  elif kind == "llama3":
+    factor, lo, hi = float(sc["factor"]), float(sc["low_freq_factor"]), float(sc["high_freq_factor"])
+    old = float(sc["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv
+    scaled = np.where(wavelen > old / lo, inv / factor, inv)
+    smooth = (old / wavelen - lo) / (hi - lo)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= old / hi) & (wavelen <= old / lo)
+    inv = np.where(medium, smoothed, scaled)
+  return inv.astype(np.float32)
+
+
+def apply_rope(x: Array, positions: Array, inv_freq: np.ndarray) -> Array:
+  """Half-split ("rotate_half") rotary embedding, as transformers' Llama. x: [B, T, H, Dh]; positions: [B, T]."""
+  freqs = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, Dh/2]
+  emb = jnp.concatenate([freqs, freqs], axis=-1)  # [B, T, Dh]
+  cos = jnp.cos(emb).astype(x.dtype)[:, :, None, :]
+  sin = jnp.sin(emb).astype(x.dtype)[:, :, None, :]
+  x1, x2 = jnp.split(x, 2, axis=-1)
+  rotated = jnp.concatenate([-x2, x1], axis=-1)
+  return x * cos + rotated * sin
+
+
+class Linear(nn.Module):
+  """y = x W (+ b) (+ scale · dropout(x) A B when adapters for this path are in the `lora` collection)."""
+
+  features: int
+  axes: tuple[str, str]
+  use_bias: bool = False
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  lora_scale: float = 1.0
+  lora_dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: Array, deterministic: bool = True) -> Array:
+    kernel = self.param(
+        "kernel", nn.with_logical_partitioning(_init, self.axes), (x.shape[-1], self.features), self.param_dtype)
+    x = x.astype(self.dtype)
+    y = jnp.dot(x, kernel.astype(self.dtype))
+    if self.use_bias:
+      bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, self.axes[1:]), (self.features,),
+                        self.param_dtype)
+      y = y + bias.astype(self.dtype)
+    if self.has_variable("lora", "a"):
+      a = self.get_variable("lora", "a").astype(self.dtype)  # [in, r]
+      b = self.get_variable("lora", "b").astype(self.dtype)  # [r, out]
+      h = nn.Dropout(rate=self.lora_dropout)(x, deterministic=deterministic or self.lora_dropout == 0.0)
+      y = y + self.lora_scale * jnp.dot(jnp.dot(h, a), b)
+    return y
+
+
+class RMSNorm(nn.Module):
+  eps: float
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    scale = self.param("scale", nn.with_logical_partitioning(nn.initializers.ones, ("norm",)), (x.shape[-1],),
+                       self.param_dtype)
+    x32 = x.astype(jnp.float32)
+    x32 = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
+    return scale.astype(self.dtype) * x32.astype(self.dtype)
+
+
+class Attention(nn.Module):
+  cfg: LlamaConfig
+  dtype: Any
+  param_dtype: Any
+  lora_scale: float
+  lora_dropout: float
+
+  @nn.compact
+  def __call__(self, x: Array, positions: Array, bias: Array, deterministic: bool) -> Array:
+    cfg = self.cfg
+    b, t, _ = x.shape
+    kv, g, dh = cfg.num_kv_heads, cfg.num_heads // cfg.num_kv_heads, cfg.head_dim
+    lin = dict(dtype=self.dtype, param_dtype=self.param_dtype, lora_scale=self.lora_scale,
+               lora_dropout=self.lora_dropout)
+    q = Linear(cfg.num_heads * dh, ("embed", "q_heads"), cfg.attention_bias, name="q_proj", **lin)(x, deterministic)
+    k = Linear(kv * dh, ("embed", "kv_heads"), cfg.attention_bias, name="k_proj", **lin)(x, deterministic)
+    v = Linear(kv * dh, ("embed", "kv_heads"), cfg.attention_bias, name="v_proj", **lin)(x, deterministic)
+    inv_freq = rope_inv_freq(cfg)
+    q = apply_rope(q.reshape(b, t, cfg.num_heads, dh), positions, inv_freq)  # [B, T, H, Dh]
+    k = apply_rope(k.reshape(b, t, kv, dh), positions, inv_freq)  # [B, S, KV, Dh]
+    v = v.reshape(b, t, kv, dh)  # [B, S, KV, Dh]
+    q = q.reshape(b, t, kv, g, dh)  # grouped-query: G query heads share one kv head
+    scores = jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32) / math.sqrt(dh)  # [B, KV, G, T, S]
+    probs = jax.nn.softmax(scores + bias[:, None, None], axis=-1).astype(self.dtype)
+    out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, cfg.num_heads * dh)
+    return Linear(cfg.hidden_size, ("q_heads", "embed"), cfg.o_bias, name="o_proj", **lin)(out, deterministic)
+
+
+class MLP(nn.Module):
+  cfg: LlamaConfig
+  dtype: Any
+  param_dtype: Any
+  lora_scale: float
+  lora_dropout: float
+
+  @nn.compact
+  def __call__(self, x: Array, deterministic: bool) -> Array:
+    cfg = self.cfg
+    lin = dict(use_bias=cfg.mlp_bias, dtype=self.dtype, param_dtype=self.param_dtype, lora_scale=self.lora_scale,
+               lora_dropout=self.lora_dropout)
+    gate = Linear(cfg.intermediate_size, ("embed", "mlp"), name="gate_proj", **lin)(x, deterministic)
+    up = Linear(cfg.intermediate_size, ("embed", "mlp"), name="up_proj", **lin)(x, deterministic)
+    return Linear(cfg.hidden_size, ("mlp", "embed"), name="down_proj", **lin)(nn.silu(gate) * up, deterministic)
+
+
+class Block(nn.Module):
+  cfg: LlamaConfig
+  dtype: Any
+  param_dtype: Any
+  lora_scale: float
+  lora_dropout: float
+
+  @nn.compact
+  def __call__(self, x: Array, positions: Array, bias: Array, deterministic: bool) -> Array:
+    kw = dict(cfg=self.cfg, dtype=self.dtype, param_dtype=self.param_dtype, lora_scale=self.lora_scale,
+              lora_dropout=self.lora_dropout)
+    norm = dict(eps=self.cfg.rms_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype)
+    h = RMSNorm(name="input_layernorm", **norm)(x)
+    x = x + Attention(name="self_attn", **kw)(h, positions, bias, deterministic)
+    h = RMSNorm(name="post_attention_layernorm", **norm)(x)
+    return x + MLP(name="mlp", **kw)(h, deterministic)
+
+
+class Decoder(nn.Module):
+  """The decoder. `dtype` is the compute dtype; `param_dtype` what fresh params are created in (loaders choose their
+  own storage dtype, e.g. bf16 frozen weights with f32 compute). `lora_scale` = alpha / r, as PEFT."""
+
+  cfg: LlamaConfig
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  lora_scale: float = 1.0
+  lora_dropout: float = 0.0
+  remat: bool = False  # recompute each block in the backward pass: less memory, ~30% more compute
+
+  def setup(self):
+    cfg = self.cfg
+    self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, self.dtype, self.param_dtype)
+    block = nn.remat(Block, static_argnums=(4,)) if self.remat else Block
+    self.layers = [block(cfg, self.dtype, self.param_dtype, self.lora_scale, self.lora_dropout)
+                   for _ in range(cfg.num_layers)]
+    self.norm = RMSNorm(cfg.rms_norm_eps, self.dtype, self.param_dtype)
+    if not cfg.tie_word_embeddings:
+      self.lm_head = self.param("lm_head", nn.with_logical_partitioning(_init, ("embed", "vocab")),
+                                (cfg.hidden_size, cfg.vocab_size), self.param_dtype)
+
+  def embed(self, input_ids: Array) -> Array:
+    """Token embeddings [B, T, D] in the compute dtype (CoLLM overwrites slot rows of this before `__call__`)."""
+    return self.embed_tokens(input_ids)
+
+  def __call__(
+      self,
+      input_ids: Array | None = None,
+      *,
+      inputs_embeds: Array | None = None,
+      attention_mask: Array | None = None,
+      logit_positions: Array | None = None,
+      logit_token_ids: Array | None = None,
+      output_hidden_states: bool = False,
+      compute_logits: bool = True,
+      deterministic: bool = True,
+  ) -> dict[str, Any]:
+    """Runs the decoder.
+
+    Args:
+      input_ids: [B, T] int, or None when `inputs_embeds` [B, T, D] is given.
+      attention_mask: [B, T], 1 for real tokens; left padding is expected (positions count real tokens only).
+      logit_positions: [B, P] int positions whose logits are wanted (e.g. the last prompt token); None = all.
+      logit_token_ids: [V'] int vocabulary subset (e.g. the "Yes"/"No" ids); None = the whole vocabulary.
+      output_hidden_states: also return every layer's hidden states: the embeddings, then each block's output, the
+        last one after the final norm (transformers' convention, so they compare one to one).
+      compute_logits: False skips the head altogether (encoders only need hidden states).
+
+    Returns:
+      dict with `logits` [B, P or T, V' or V] float32, `last_hidden_state` [B, T, D] (after the final norm) and,
+      on request, `hidden_states`: a tuple of L + 1 arrays [B, T, D].
+    """
+    x = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(self.dtype)  # [B, T, D]
+    b, t = x.shape[:2]
+    mask = jnp.ones((b, t), jnp.int32) if attention_mask is None else attention_mask.astype(jnp.int32)
+    positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)  # [B, T]
+    allowed = jnp.tril(jnp.ones((t, t), bool))[None] & (mask[:, None, :] > 0)  # [B, T, S]
+    bias = jnp.where(allowed, 0.0, jnp.finfo(jnp.float32).min)  # [B, T, S]
+
+    hidden = [x] if output_hidden_states else None
+    for layer in self.layers:
+      x = layer(x, positions, bias, deterministic)
+      if output_hidden_states:
+        hidden.append(x)
+    final = self.norm(x)  # [B, T, D]
+    out = {"last_hidden_state": final}
+    if output_hidden_states:
+      out["hidden_states"] = tuple(hidden[:-1]) + (final,)  # transformers' convention: the last one is normed
+    if compute_logits:
+      out["logits"] = self.logits(final, logit_positions, logit_token_ids)
+    return out
+
+  def logits(self, final: Array, positions: Array | None = None, token_ids: Array | None = None) -> Array:
+    """Head projection of normed hidden states, only at `positions` [B, P] and for `token_ids` [V'] if given."""
+    if positions is not None:
+      final = jnp.take_along_axis(final, positions[..., None].astype(jnp.int32), axis=1)  # [B, P, D]
+    if self.cfg.tie_word_embeddings:
+      table = self.embed_tokens.embedding  # [V, D]
+      table = table if token_ids is None else jnp.take(table, token_ids, axis=0)  # [V', D]
+      logits = jnp.einsum("bpd,vd->bpv", final, table.astype(self.dtype))
+    else:
+      head = self.lm_head if token_ids is None else jnp.take(self.lm_head, token_ids, axis=1)  # [D, V']
+      logits = jnp.einsum("bpd,dv->bpv", final, head.astype(self.dtype))
+    return logits.astype(jnp.float32)
+
+
+class Embed(nn.Module):
+  num_embeddings: int
+  features: int
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+
+  def setup(self):
+    self.embedding = self.param("embedding", nn.with_logical_partitioning(_init, ("vocab", "embed")),
+                                (self.num_embeddings, self.features), self.param_dtype)
+
+  def __call__(self, ids: Array) -> Array:
+    return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)  # [B, T, D]
+
+
+def make_decoder(cfg: LlamaConfig, dtype=jnp.float32, lora_alpha: float | None = None, lora_rank: int | None = None,
+                 lora_dropout: float = 0.0, remat: bool = False) -> Decoder:
+  """A Decoder whose LoRA scale is alpha / r (PEFT's convention); without LoRA settings the scale is unused."""
+  scale = 1.0 if not lora_rank else float(lora_alpha) / float(lora_rank)
+  return Decoder(cfg, dtype=dtype, lora_scale=scale, lora_dropout=lora_dropout, remat=remat)
