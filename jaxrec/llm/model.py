@@ -48,15 +48,17 @@ def rope_inv_freq(cfg: LlamaConfig) -> np.ndarray:
   return inv.astype(np.float32)
 
 
-def apply_rope(x: Array, positions: Array, inv_freq: np.ndarray) -> Array:
-  """Half-split ("rotate_half") rotary embedding, as transformers' Llama. x: [B, T, H, Dh]; positions: [B, T]."""
+def rope_tables(positions: Array, inv_freq: np.ndarray, dtype) -> tuple[Array, Array]:
+  """cos, sin [B, T, 1, Dh] for half-split ("rotate_half") rotary embedding, computed once for all layers."""
   freqs = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, Dh/2]
   emb = jnp.concatenate([freqs, freqs], axis=-1)  # [B, T, Dh]
-  cos = jnp.cos(emb).astype(x.dtype)[:, :, None, :]
-  sin = jnp.sin(emb).astype(x.dtype)[:, :, None, :]
+  return jnp.cos(emb).astype(dtype)[:, :, None, :], jnp.sin(emb).astype(dtype)[:, :, None, :]
+
+
+def apply_rope(x: Array, cos: Array, sin: Array) -> Array:
+  """Rotary embedding as transformers' Llama (half-split). x: [B, T, H, Dh]; cos/sin: [B, T, 1, Dh]."""
   x1, x2 = jnp.split(x, 2, axis=-1)
-  rotated = jnp.concatenate([-x2, x1], axis=-1)
-  return x * cos + rotated * sin
+  return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
 
 
 class Linear(nn.Module):
@@ -110,7 +112,7 @@ class Attention(nn.Module):
   lora_dropout: float
 
   @nn.compact
-  def __call__(self, x: Array, positions: Array, bias: Array, deterministic: bool) -> Array:
+  def __call__(self, x: Array, rope: tuple[Array, Array], bias: Array, deterministic: bool) -> Array:
     cfg = self.cfg
     b, t, _ = x.shape
     kv, g, dh = cfg.num_kv_heads, cfg.num_heads // cfg.num_kv_heads, cfg.head_dim
@@ -119,9 +121,8 @@ class Attention(nn.Module):
     q = Linear(cfg.num_heads * dh, ("embed", "q_heads"), cfg.attention_bias, name="q_proj", **lin)(x, deterministic)
     k = Linear(kv * dh, ("embed", "kv_heads"), cfg.attention_bias, name="k_proj", **lin)(x, deterministic)
     v = Linear(kv * dh, ("embed", "kv_heads"), cfg.attention_bias, name="v_proj", **lin)(x, deterministic)
-    inv_freq = rope_inv_freq(cfg)
-    q = apply_rope(q.reshape(b, t, cfg.num_heads, dh), positions, inv_freq)  # [B, T, H, Dh]
-    k = apply_rope(k.reshape(b, t, kv, dh), positions, inv_freq)  # [B, S, KV, Dh]
+    q = apply_rope(q.reshape(b, t, cfg.num_heads, dh), *rope)  # [B, T, H, Dh]
+    k = apply_rope(k.reshape(b, t, kv, dh), *rope)  # [B, S, KV, Dh]
     v = v.reshape(b, t, kv, dh)  # [B, S, KV, Dh]
     q = q.reshape(b, t, kv, g, dh)  # grouped-query: G query heads share one kv head
     scores = jnp.einsum("btkgd,bskd->bkgts", q, k).astype(jnp.float32) / math.sqrt(dh)  # [B, KV, G, T, S]
@@ -155,12 +156,12 @@ class Block(nn.Module):
   lora_dropout: float
 
   @nn.compact
-  def __call__(self, x: Array, positions: Array, bias: Array, deterministic: bool) -> Array:
+  def __call__(self, x: Array, rope: tuple[Array, Array], bias: Array, deterministic: bool) -> Array:
     kw = dict(cfg=self.cfg, dtype=self.dtype, param_dtype=self.param_dtype, lora_scale=self.lora_scale,
               lora_dropout=self.lora_dropout)
     norm = dict(eps=self.cfg.rms_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype)
     h = RMSNorm(name="input_layernorm", **norm)(x)
-    x = x + Attention(name="self_attn", **kw)(h, positions, bias, deterministic)
+    x = x + Attention(name="self_attn", **kw)(h, rope, bias, deterministic)
     h = RMSNorm(name="post_attention_layernorm", **norm)(x)
     return x + MLP(name="mlp", **kw)(h, deterministic)
 
@@ -224,10 +225,11 @@ class Decoder(nn.Module):
     positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)  # [B, T]
     allowed = jnp.tril(jnp.ones((t, t), bool))[None] & (mask[:, None, :] > 0)  # [B, T, S]
     bias = jnp.where(allowed, 0.0, jnp.finfo(jnp.float32).min)  # [B, T, S]
+    rope = rope_tables(positions, rope_inv_freq(self.cfg), self.dtype)
 
     hidden = [x] if output_hidden_states else None
     for layer in self.layers:
-      x = layer(x, positions, bias, deterministic)
+      x = layer(x, rope, bias, deterministic)
       if output_hidden_states:
         hidden.append(x)
     final = self.norm(x)  # [B, T, D]

@@ -1,0 +1,164 @@
+"""LoRA train-step throughput: jaxrec (JAX/Flax) vs PyTorch + peft on the same model, shape and precision.
+
+  python benchmarks/lora_step.py                    # SmolLM2-135M, LoRA r=8 on q/v, batch 4 × 128, f32 and bf16
+  python benchmarks/lora_step.py --precisions=f32 --steps=5
+
+Each (framework, precision) runs in its own subprocess so that peak memory (max RSS) is its own. The step is the
+Yes/No scoring objective: logits of two tokens at the last position, cross-entropy, AdamW on the adapters only.
+JAX's step is jitted with the adapters and optimizer state donated (the frozen base is never copied). Achieved
+GFLOP/s uses XLA's FLOP count of the compiled step for both. Target (issue #2): ≥ 1.5× peft at equal precision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+YES_NO = (7_929, 2_986)  # any two token ids: only the shape of the objective matters here
+
+
+def _jax_step(args, precision: str) -> dict:
+  import functools
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+
+  from jaxrec.llm import loading, lora
+  from jaxrec.llm.model import make_decoder
+
+  dtype = jnp.bfloat16 if precision == "bf16" else jnp.float32
+  cfg, base = loading.load_pretrained(None, dtype=dtype)
+  lcfg = lora.LoraConfig(rank=8, alpha=16.0, dropout=0.0)
+  adapters = lora.init(base, lcfg, jax.random.key(0))
+  model = make_decoder(cfg, dtype=dtype, lora_alpha=lcfg.alpha, lora_rank=lcfg.rank)
+  tx = optax.adamw(1e-4)
+  opt_state = tx.init(adapters)
+  rng = np.random.RandomState(0)
+  ids = jnp.asarray(rng.randint(3, cfg.vocab_size, (args.batch, args.seq)), jnp.int32)
+  mask = jnp.ones_like(ids)
+  labels = jnp.asarray(rng.randint(0, 2, (args.batch,)), jnp.int32)
+  last = jnp.full((args.batch, 1), args.seq - 1, jnp.int32)
+  tokens = jnp.asarray(YES_NO, jnp.int32)
+
+  def loss_fn(ad, base):
+    out = model.apply({"params": base, "lora": ad}, ids, attention_mask=mask, logit_positions=last,
+                      logit_token_ids=tokens)
+    return optax.softmax_cross_entropy_with_integer_labels(out["logits"][:, 0], labels).mean()
+
+  @functools.partial(jax.jit, donate_argnums=(0, 1))
+  def step(ad, opt_state, base):
+    loss, g = jax.value_and_grad(loss_fn)(ad, base)
+    updates, opt_state = tx.update(g, opt_state, ad)
+    return optax.apply_updates(ad, updates), opt_state, loss
+
+  t0 = time.perf_counter()
+  compiled = step.lower(adapters, opt_state, base).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get("flops", 0.0)) if cost else 0.0
+  for _ in range(args.warmup):
+    adapters, opt_state, loss = compiled(adapters, opt_state, base)
+  jax.block_until_ready(loss)
+  times = []
+  for _ in range(args.steps):
+    t0 = time.perf_counter()
+    adapters, opt_state, loss = compiled(adapters, opt_state, base)
+    jax.block_until_ready(loss)
+    times.append(time.perf_counter() - t0)
+  return {"step_s": sorted(times)[len(times) // 2], "compile_s": compile_s, "flops": flops, "loss": float(loss)}
+
+
+def _torch_step(args, precision: str) -> dict:
+  import numpy as np
+  import torch
+  from peft import LoraConfig, get_peft_model
+  from transformers import AutoModelForCausalLM
+
+  from jaxrec.llm import assets
+
+  torch.manual_seed(0)
+  dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+  g = assets.default_gguf()
+  model = AutoModelForCausalLM.from_pretrained(str(g.parent), gguf_file=g.name, dtype=dtype)
+  model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]))
+  model.train()
+  opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+  rng = np.random.RandomState(0)
+  ids = torch.tensor(rng.randint(3, model.config.vocab_size, (args.batch, args.seq)))
+  mask = torch.ones_like(ids)
+  labels = torch.tensor(rng.randint(0, 2, (args.batch,)))
+  tokens = torch.tensor(YES_NO)
+
+  def step():
+    opt.zero_grad(set_to_none=True)
+    hidden = model.base_model.model.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, -1]
+    logits = hidden @ model.base_model.model.lm_head.weight[tokens].T  # only the two needed logits, as in JAX
+    loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+    loss.backward()
+    opt.step()
+    return loss
+
+  for _ in range(args.warmup):
+    step()
+  times = []
+  for _ in range(args.steps):
+    t0 = time.perf_counter()
+    loss = step()
+    times.append(time.perf_counter() - t0)
+  return {"step_s": sorted(times)[len(times) // 2], "loss": float(loss)}
+
+
+def _child(args) -> None:
+  fn = _jax_step if args.child.startswith("jax") else _torch_step
+  out = fn(args, args.child.split(":")[1])
+  out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  print("RESULT " + json.dumps(out))
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--batch", type=int, default=4)
+  p.add_argument("--seq", type=int, default=128)
+  p.add_argument("--steps", type=int, default=5)
+  p.add_argument("--warmup", type=int, default=2)
+  p.add_argument("--precisions", default="f32,bf16")
+  p.add_argument("--child", default="", help=argparse.SUPPRESS)
+  args = p.parse_args()
+  if args.child:
+    return _child(args)
+  tokens = args.batch * args.seq
+  print(f"LoRA r=8 q/v train step, SmolLM2-135M (embedded GGUF, dequantized), batch {args.batch} × {args.seq}, "
+        f"median of {args.steps} steps after {args.warmup} warm-up; {os.cpu_count()} CPU cores")
+  print(f"{'precision':>9} {'framework':>10} {'step s':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'peak MB':>8} {'compile s':>9}")
+  for precision in args.precisions.split(","):
+    res = {}
+    for fw in ("jax", "torch"):
+      cmd = [sys.executable, __file__, f"--child={fw}:{precision}", f"--batch={args.batch}", f"--seq={args.seq}",
+             f"--steps={args.steps}", f"--warmup={args.warmup}"]
+      out = subprocess.run(cmd, capture_output=True, text=True)
+      line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+      if line is None:
+        print(f"{fw} {precision} failed:\n{out.stderr[-2000:]}")
+        continue
+      res[fw] = json.loads(line[7:])
+    flops = res.get("jax", {}).get("flops", 0.0)
+    for fw, r in res.items():
+      gflops = flops / r["step_s"] / 1e9 if flops else float("nan")
+      comp = f"{r['compile_s']:9.1f}" if "compile_s" in r else f"{'-':>9}"
+      print(f"{precision:>9} {fw:>10} {r['step_s']:8.3f} {tokens / r['step_s']:9.0f} {gflops:8.1f} "
+            f"{r['peak_rss_mb']:8.0f} {comp}")
+    if len(res) == 2:
+      print(f"{precision:>9} {'ratio':>10} jaxrec / peft tokens/s = {res['torch']['step_s'] / res['jax']['step_s']:.2f}×"
+            f" (target ≥ 1.5×)")
+
+
+if __name__ == "__main__":
+  main()
