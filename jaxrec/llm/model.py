@@ -241,16 +241,22 @@ class Decoder(nn.Module):
     return out
 
   def logits(self, final: Array, positions: Array | None = None, token_ids: Array | None = None) -> Array:
-    """Head projection of normed hidden states, only at `positions` [B, P] and for `token_ids` [V'] if given."""
+    """Head projection of normed hidden states, only at `positions` [B, P] and for `token_ids` [V'] if given.
+
+    A token subset is projected in float32 whatever the compute dtype: it is cheap, and bf16 logits of a few
+    answer tokens round so coarsely that different prompts tie (which AUC then counts as half-correct).
+    """
     if positions is not None:
       final = jnp.take_along_axis(final, positions[..., None].astype(jnp.int32), axis=1)  # [B, P, D]
+    dtype = self.dtype if token_ids is None else jnp.float32
+    final = final.astype(dtype)
     if self.cfg.tie_word_embeddings:
       table = self.embed_tokens.embedding  # [V, D]
       table = table if token_ids is None else jnp.take(table, token_ids, axis=0)  # [V', D]
-      logits = jnp.einsum("bpd,vd->bpv", final, table.astype(self.dtype))
+      logits = jnp.einsum("bpd,vd->bpv", final, table.astype(dtype))
     else:
       head = self.lm_head if token_ids is None else jnp.take(self.lm_head, token_ids, axis=1)  # [D, V']
-      logits = jnp.einsum("bpd,dv->bpv", final, head.astype(self.dtype))
+      logits = jnp.einsum("bpd,dv->bpv", final, head.astype(dtype))
     return logits.astype(jnp.float32)
 
 
@@ -266,6 +272,12 @@ class Embed(nn.Module):
 
   def __call__(self, ids: Array) -> Array:
     return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)  # [B, T, D]
+
+
+def param_axes(cfg: LlamaConfig):
+  """Logical axis names of every parameter (a tree of PartitionSpecs), read off the module definitions."""
+  boxed = jax.eval_shape(lambda: Decoder(cfg).init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32)))
+  return nn.get_partition_spec(boxed["params"])
 
 
 def make_decoder(cfg: LlamaConfig, dtype=jnp.float32, lora_alpha: float | None = None, lora_rank: int | None = None,

@@ -1,0 +1,89 @@
+"""LightGCN (He et al., 2020): embeddings smoothed over the user-item graph, logit = <e_u, e_i>.
+
+The normalised bipartite graph is data, not a parameter: it lives in the `consts` variable collection (edge lists
+filled in by `build_graph` after init), so jitted steps receive it as an array and the optimiser never sees it.
+Node ids: users 0..n_users, then items at n_users + 1 + (0..n_items); padding nodes have no edges.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrec.cf import base
+
+
+def build_graph(users, items, labels, n_users: int, n_items: int) -> dict[str, np.ndarray]:
+  """Symmetric-normalised edges of the positive (label > 0.5) training interactions, both directions.
+
+  weight(u, i) = 1 / sqrt(deg(u) * deg(i)); rows with user or item 0 are left out (no id to propagate to).
+  Returns {'edge_src', 'edge_dst'} int32 [E] and {'edge_weight'} float32 [E] with E = 2 * unique pairs.
+  """
+  users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
+  keep = (np.asarray(labels) > 0.5) & (users > 0) & (items > 0)
+  pairs = np.unique(np.stack([users[keep], items[keep]], 1), axis=0).reshape(-1, 2)
+  u, i = pairs[:, 0], pairs[:, 1] + n_users + 1
+  deg = np.bincount(np.r_[u, i], minlength=n_users + n_items + 2).astype(np.float64)
+  w = 1.0 / np.sqrt(deg[u] * deg[i])
+  return {
+      "edge_src": np.r_[u, i].astype(np.int32),
+      "edge_dst": np.r_[i, u].astype(np.int32),
+      "edge_weight": np.r_[w, w].astype(np.float32),
+  }
+
+
+class LightGCN(nn.Module):
+  """K rounds of neighbour averaging, final embedding = mean over rounds 0..K."""
+
+  n_users: int
+  n_items: int
+  n_edges: int  # static, so the const shapes are known at init
+  embed_dim: int = 64
+  num_layers: int = 3
+  init_std: float = 0.1
+
+  uses_history = False
+
+  def setup(self):
+    n_nodes = self.n_users + self.n_items + 2
+    self.node_embed = self.param("node_embed", nn.initializers.normal(self.init_std), (n_nodes, self.embed_dim))
+    self.edge_src = self.variable("consts", "edge_src", jnp.zeros, (self.n_edges,), jnp.int32)
+    self.edge_dst = self.variable("consts", "edge_dst", jnp.zeros, (self.n_edges,), jnp.int32)
+    self.edge_weight = self.variable("consts", "edge_weight", jnp.zeros, (self.n_edges,), jnp.float32)
+
+  def propagate(self):
+    """[n_nodes, D] final node embeddings; padding nodes zeroed."""
+    src, dst, w = self.edge_src.value, self.edge_dst.value, self.edge_weight.value
+    n_nodes = self.node_embed.shape[0]
+    x = self.node_embed  # [N, D]
+    layers = [x]
+    for _ in range(self.num_layers):
+      x = jax.ops.segment_sum(x[src] * w[:, None], dst, num_segments=n_nodes)  # [N, D]
+      layers.append(x)
+    out = jnp.mean(jnp.stack(layers), axis=0)
+    pad = jnp.zeros((n_nodes,), jnp.float32).at[0].set(1.0).at[self.n_users + 1].set(1.0)
+    return out * (1.0 - pad)[:, None]
+
+  def user_repr(self, batch, train: bool = False, nodes=None):
+    nodes = self.propagate() if nodes is None else nodes
+    return nodes[batch["user"]]  # [B, D]; user 0 is a zeroed padding node
+
+  def item_repr(self, items, nodes=None):
+    nodes = self.propagate() if nodes is None else nodes
+    return nodes[items + self.n_users + 1]  # [..., D]
+
+  def item_table(self):
+    return self.item_repr(jnp.arange(self.n_items + 1))
+
+  def __call__(self, batch, items=None, train: bool = False):
+    items = batch["item"] if items is None else items
+    nodes = self.propagate()  # once per call, shared by users and items
+    logits = base.dot_scores(self.user_repr(batch, nodes=nodes), self.item_repr(items, nodes=nodes))
+    return base.mask_padding_items(logits, items)
+
+  def score_all(self, batch):
+    nodes = self.propagate()
+    table = nodes[self.n_users + 1:]  # [I + 1, D]
+    return base.dot_score_all(self.user_repr(batch, nodes=nodes), table)

@@ -1,0 +1,154 @@
+"""The one evaluator: collect a model's scores on a split, compute the metrics, break them down, write and print.
+
+Model-agnostic: it sees a `score_batch(batch) -> [B] scores` (CTR) or `score_all_batch(batch) -> [B, n_items + 1]`
+(top-K) callable, so CF models, the LLM models and later ones share it. Imports only `jaxrec.metrics`, `paths` and
+`errors`, so training tasks may use it for validation.
+
+Output: a flat dict. CTR: auc, uauc, gauc (RecBole's, positive-weighted), uauc_users, uauc_skipped, n, pos_rate, and
+the same under 'warm/' and 'cold/' when the split has a `warm` flag with both values. Top-K: precision@K,
+recall@K, ndcg@K, hit@K, coverage@K for each K, from full-catalogue rankings with the user's training items masked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxrec import metrics as M
+from jaxrec.paths import atomic_file
+
+CTR_FIELDS = ("user", "item", "label", "history", "history_len")
+
+
+def split_arrays(split, fields: Sequence[str] = CTR_FIELDS) -> dict[str, np.ndarray]:
+  """The model-input arrays of a Split (an object with those attributes)."""
+  return {f: np.asarray(getattr(split, f)) for f in fields}
+
+
+def _padded_batches(arrays: Mapping[str, np.ndarray], batch_size: int):
+  """In-order batches, the last one padded (repeating row 0) to a single compiled shape; yields (batch, n_real)."""
+  n = len(next(iter(arrays.values())))
+  batch_size = max(1, min(batch_size, n))
+  for lo in range(0, n, batch_size):
+    idx = np.arange(lo, min(lo + batch_size, n))
+    real = len(idx)
+    if real < batch_size:
+      idx = np.concatenate([idx, np.zeros(batch_size - real, np.int64)])
+    yield {k: v[idx] for k, v in arrays.items()}, real
+
+
+def collect_scores(score_batch: Callable[[dict], Any], arrays: Mapping[str, np.ndarray],
+                   batch_size: int = 4096) -> np.ndarray:
+  """[N] float64 scores of every row, in order."""
+  out = [np.asarray(score_batch(batch), np.float64)[:real] for batch, real in _padded_batches(arrays, batch_size)]
+  return np.concatenate(out) if out else np.zeros((0,), np.float64)
+
+
+def ctr_metrics(user, label, scores, warm=None) -> dict[str, float]:
+  """AUC / UAUC / GAUC overall and, when `warm` has both values, for the warm and cold rows separately."""
+  user, label, scores = np.asarray(user), np.asarray(label), np.asarray(scores)
+  groups = {"": np.ones(len(label), bool)}
+  if warm is not None:
+    warm = np.asarray(warm, bool)
+    if warm.any() and (~warm).any():
+      groups.update({"warm/": warm, "cold/": ~warm})
+  out: dict[str, float] = {}
+  for prefix, m in groups.items():
+    u = M.uauc(user[m], label[m], scores[m])
+    g = M.gauc(user[m], label[m], scores[m])
+    out.update({f"{prefix}auc": M.auc(label[m], scores[m]), f"{prefix}uauc": u.value, f"{prefix}gauc": g.value,
+                f"{prefix}uauc_users": u.n_users, f"{prefix}uauc_skipped": u.n_skipped, f"{prefix}n": int(m.sum()),
+                f"{prefix}pos_rate": float(label[m].mean()) if m.any() else math.nan})
+  return out
+
+
+def evaluate_ctr(score_batch: Callable[[dict], Any], split, batch_size: int = 4096) -> dict[str, float]:
+  """Scores every row of a Split and returns `ctr_metrics` (with the warm / cold breakdown if it has `warm`)."""
+  scores = collect_scores(score_batch, split_arrays(split), batch_size)
+  return ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None))
+
+
+def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str, float]:
+  """precision / recall / ndcg / hit / coverage at each K; `ranked` from full-catalogue ranking, train masked."""
+  out = {}
+  for k in ks:
+    out.update({f"precision@{k}": M.precision_at_k(ranked, relevant, k), f"recall@{k}": M.recall_at_k(ranked, relevant, k),
+                f"ndcg@{k}": M.ndcg_at_k(ranked, relevant, k), f"hit@{k}": M.hit_rate_at_k(ranked, relevant, k),
+                f"coverage@{k}": M.coverage_at_k(ranked, n_items, k)})
+  return out
+
+
+def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Mapping[int, np.ndarray],
+                  n_items: int, ks: Sequence[int] = (10, 20), batch_size: int = 256) -> dict[str, float]:
+  """Full-catalogue top-K evaluation of a split's positive rows, one query per user (user id != 0).
+
+  A user's relevant items are its positive rows in `split`; its query row is its earliest one (so the history is
+  the one before the held-out period); `train_items[user]` are masked from its ranking.
+  """
+  user, label = np.asarray(split.user), np.asarray(split.label)
+  order = np.lexsort((np.asarray(split.timestamp), user))
+  users, first = np.unique(user[order], return_index=True)
+  keep = users != 0
+  users, rows = users[keep], order[first[keep]]
+  relevant = [np.asarray(split.item)[(user == u) & (label > 0.5)] for u in users]
+  arrays = {k: v[rows] for k, v in split_arrays(split).items()}
+  kmax = max(ks)
+  ranked = []
+  for batch, real in _padded_batches(arrays, batch_size):
+    scores = np.asarray(score_all_batch(batch))[:real]  # [b, n_items + 1]
+    excl = [train_items.get(int(u), np.zeros(0, np.int64)) for u in batch["user"][:real]]
+    ranked.append(M.top_k_from_scores(scores, kmax, excl))
+  ranked = np.concatenate(ranked) if ranked else np.zeros((0, kmax), np.int64)
+  out = topk_metrics(ranked, relevant, n_items, ks)
+  out["n_users"] = len(users)
+  return out
+
+
+def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+  """A plain-text table: one row per (split, group), one column per metric. `results` = {split name: metrics}."""
+  rows, columns = [], []
+  for split, metrics in results.items():
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in metrics.items():
+      group, _, name = key.rpartition("/")
+      groups.setdefault(group or "all", {})[name] = value
+      if name not in columns:
+        columns.append(name)
+    rows += [(split, group, vals) for group, vals in groups.items()]
+  header = ["split", "group"] + columns
+  body = [[s, g] + [_fmt(v.get(c)) for c in columns] for s, g, v in rows]
+  widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
+  line = lambda r: "  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
+  return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])
+
+
+def _fmt(v) -> str:
+  if v is None:
+    return "-"
+  if isinstance(v, (int, np.integer)):
+    return str(int(v))
+  return "nan" if math.isnan(v) else f"{v:.4f}"
+
+
+def write_metrics(path: pathlib.Path | str, results: Mapping[str, Any]) -> None:
+  """Atomic JSON (nan → null)."""
+  clean = _clean(results)
+  with atomic_file(path, "w") as f:
+    json.dump(clean, f, indent=2, sort_keys=True)
+
+
+def _clean(x):
+  if isinstance(x, Mapping):
+    return {str(k): _clean(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_clean(v) for v in x]
+  if isinstance(x, (np.generic, np.ndarray)):
+    x = np.asarray(x).item()
+  if isinstance(x, float) and not math.isfinite(x):
+    return None
+  return x

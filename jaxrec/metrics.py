@@ -1,0 +1,209 @@
+"""Evaluation metrics for CTR prediction and top-K recommendation: pure numpy functions.
+
+This module imports nothing from jaxrec so that any codebase can check its numbers against it.
+
+CTR metrics (`auc`, `uauc`, `gauc`) take one score per (user, item) row and a {0, 1} label; higher score = more
+likely positive. All three are "higher is better", 0.5 = random.
+
+Top-K metrics (`precision_at_k`, `recall_at_k`, `ndcg_at_k`, `hit_rate_at_k`, `coverage_at_k`) take each user's
+ranked list of item ids. That list MUST come from FULL-CATALOGUE ranking with the user's training items (and the
+padding id 0) masked out, as `top_k_from_scores` does; no sampled-candidate ranking is done here. All are "higher is
+better". Users without any relevant item are left out of the per-user means (they have no defined recall/NDCG).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+
+class PerUserAUC(NamedTuple):
+  """A per-user AUC aggregate and how many users it covers."""
+
+  value: float  # nan when no user qualifies
+  n_users: int  # users that entered the mean
+  n_skipped: int  # users left out (a single class, or a single row)
+
+
+def auc(labels, scores) -> float:
+  """Global ROC AUC (higher is better, 0.5 = random); ties between a positive and a negative count 1/2.
+
+  AUC = (sum of ranks of positives - P(P+1)/2) / (P * N), with average ranks for ties (Mann-Whitney U), which equals
+  P(score_pos > score_neg) + 1/2 P(score_pos == score_neg) over all positive/negative pairs. Returns nan if `labels`
+  has only one class. Matches `sklearn.metrics.roc_auc_score`.
+  """
+  labels = np.asarray(labels).reshape(-1) > 0.5
+  scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+  if labels.shape != scores.shape:
+    raise ValueError(f"auc: labels {labels.shape} and scores {scores.shape} differ in length")
+  n_pos = int(labels.sum())
+  n_neg = labels.size - n_pos
+  if n_pos == 0 or n_neg == 0:
+    return float("nan")
+  ranks = _average_ranks(scores)
+  u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
+  return float(u / (n_pos * n_neg))
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+  """1-based ranks of `x` in increasing order, tied values getting the mean of their ranks."""
+  order = np.argsort(x, kind="mergesort")
+  xs = x[order]
+  # Boundaries of runs of equal values in the sorted array.
+  starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+  ends = np.r_[starts[1:], xs.size]  # exclusive
+  run_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
+  ranks = np.empty(x.size, dtype=np.float64)
+  ranks[order] = np.repeat(run_rank, ends - starts)
+  return ranks
+
+
+def _per_user_auc(users, labels, scores):
+  """Yields (n_rows, n_pos, auc) per user, auc = nan for users with a single class."""
+  users = np.asarray(users).reshape(-1)
+  labels = np.asarray(labels).reshape(-1) > 0.5
+  scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+  if not users.shape == labels.shape == scores.shape:
+    raise ValueError(f"users {users.shape}, labels {labels.shape}, scores {scores.shape} differ in length")
+  order = np.argsort(users, kind="mergesort")
+  users, labels, scores = users[order], labels[order], scores[order]
+  bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
+  out = []
+  for lo, hi in zip(bounds[:-1], bounds[1:]):
+    out.append((hi - lo, int(labels[lo:hi].sum()), auc(labels[lo:hi], scores[lo:hi])))
+  return out
+
+
+def uauc(users, labels, scores) -> PerUserAUC:
+  """CoLLM's user-averaged AUC (higher is better): the UNWEIGHTED mean of per-user AUC.
+
+  uAUC = (1/|U'|) * sum_{u in U'} AUC_u, where U' = users with at least one positive and one negative row. Users with
+  a single row or a single class are skipped (as CoLLM's `uAUC_me` does) and counted in `n_skipped`. Ties inside a
+  user count 1/2, as in sklearn. Rows are grouped by the `users` value as given (0 is a user like any other).
+  """
+  per_user = _per_user_auc(users, labels, scores)
+  aucs = [a for _, _, a in per_user if not np.isnan(a)]
+  value = float(np.mean(aucs)) if aucs else float("nan")
+  return PerUserAUC(value, len(aucs), len(per_user) - len(aucs))
+
+
+def gauc(users, labels, scores, weight: str = "positives") -> PerUserAUC:
+  """Group AUC (higher is better): per-user AUC averaged with per-user weights, users with one class skipped.
+
+  GAUC = sum_{u in U'} w_u * AUC_u / sum_{u in U'} w_u over users U' having both classes.
+  weight='positives' (default) is RecBole's `GAUC` (recbole/evaluator/metrics.py weights `user_auc * pos_len_list`,
+  i.e. w_u = the user's number of positive rows); weight='samples' gives w_u = the user's number of rows (the
+  definition in DIN and most CTR papers). Ties count 1/2.
+  """
+  if weight not in ("positives", "samples"):
+    raise ValueError(f"gauc: weight must be 'positives' or 'samples', got {weight!r}")
+  per_user = _per_user_auc(users, labels, scores)
+  kept = [(n, p, a) for n, p, a in per_user if not np.isnan(a)]
+  if not kept:
+    return PerUserAUC(float("nan"), 0, len(per_user))
+  w = np.array([p if weight == "positives" else n for n, p, _ in kept], dtype=np.float64)
+  a = np.array([a for _, _, a in kept])
+  return PerUserAUC(float((w * a).sum() / w.sum()), len(kept), len(per_user) - len(kept))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Top-K metrics.
+
+
+def top_k_from_scores(scores, k: int, exclude: Sequence | None = None) -> np.ndarray:
+  """Full-catalogue top-K: ids of the K highest-scoring items per user, excluding padding id 0 and `exclude`.
+
+  Args:
+    scores: [U, n_items + 1] scores over the whole catalogue; column j is item id j, column 0 is padding.
+    k: list length.
+    exclude: per user, the item ids to mask (the user's training items), as a sequence of U int arrays.
+
+  Returns:
+    [U, k] int64 item ids, best first (ties broken by lower item id).
+  """
+  scores = np.array(scores, dtype=np.float64, copy=True)  # [U, I+1]
+  scores[:, 0] = -np.inf
+  if exclude is not None:
+    for u, items in enumerate(exclude):
+      items = np.asarray(items, dtype=np.int64)
+      scores[u, items[items > 0]] = -np.inf
+  k = min(k, scores.shape[1] - 1)
+  part = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [U, k] unordered
+  part_scores = np.take_along_axis(scores, part, axis=1)
+  order = np.lexsort((part, -part_scores), axis=1)
+  return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+def _hits(ranked, relevant, k: int):
+  """hits [U', k] bool and |relevant| [U'] for users with at least one relevant item (id 0 is never relevant)."""
+  ranked = np.asarray(ranked)
+  if ranked.ndim != 2 or ranked.shape[1] < k:
+    raise ValueError(f"ranked must be [U, >= {k}], got {ranked.shape}")
+  if len(relevant) != ranked.shape[0]:
+    raise ValueError(f"ranked has {ranked.shape[0]} users but relevant has {len(relevant)}")
+  hits, n_rel = [], []
+  for row, rel in zip(ranked[:, :k], relevant):
+    rel = np.unique(np.asarray(rel, dtype=np.int64))
+    rel = rel[rel > 0]
+    if rel.size == 0:
+      continue
+    hits.append(np.isin(row, rel))
+    n_rel.append(rel.size)
+  return np.array(hits, dtype=bool).reshape(-1, k), np.array(n_rel, dtype=np.int64)
+
+
+def precision_at_k(ranked, relevant, k: int) -> float:
+  """Precision@K (higher is better) = mean over users of |top-K ∩ relevant| / K.
+
+  `ranked`: [U, >=K] ids from full-catalogue ranking with training items masked; `relevant`: per user the held-out
+  item ids. Users with no relevant item are left out.
+  """
+  hits, _ = _hits(ranked, relevant, k)
+  return float(hits.sum(1).mean() / k) if len(hits) else float("nan")
+
+
+def recall_at_k(ranked, relevant, k: int) -> float:
+  """Recall@K (higher is better) = mean over users of |top-K ∩ relevant| / |relevant|.
+
+  Same inputs as `precision_at_k` (full-catalogue ranking, training items masked).
+  """
+  hits, n_rel = _hits(ranked, relevant, k)
+  return float((hits.sum(1) / n_rel).mean()) if len(hits) else float("nan")
+
+
+def ndcg_at_k(ranked, relevant, k: int) -> float:
+  """NDCG@K with binary relevance (higher is better), averaged over users.
+
+  DCG = sum_{i=1..K} rel_i / log2(i + 1); IDCG = sum_{i=1..min(|relevant|, K)} 1 / log2(i + 1), so a user with fewer
+  relevant items than K can still reach 1. Same inputs as `precision_at_k` (full-catalogue ranking, training items
+  masked).
+  """
+  hits, n_rel = _hits(ranked, relevant, k)
+  if not len(hits):
+    return float("nan")
+  discount = 1.0 / np.log2(np.arange(2, k + 2))  # [k]
+  dcg = (hits * discount).sum(1)
+  idcg = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
+  return float((dcg / idcg).mean())
+
+
+def hit_rate_at_k(ranked, relevant, k: int) -> float:
+  """HitRate@K (higher is better) = fraction of users with at least one relevant item in their top-K.
+
+  Same inputs as `precision_at_k` (full-catalogue ranking, training items masked).
+  """
+  hits, _ = _hits(ranked, relevant, k)
+  return float(hits.any(1).mean()) if len(hits) else float("nan")
+
+
+def coverage_at_k(ranked, n_items: int, k: int) -> float:
+  """Coverage@K (higher = more diverse) = |union over users of top-K| / n_items; ids 1..n_items, 0 is ignored.
+
+  Counts every row of `ranked` (users without held-out items too); rankings must be full-catalogue with training
+  items masked, as for the other top-K metrics.
+  """
+  ranked = np.asarray(ranked)[:, :k]
+  items = np.unique(ranked)
+  return float(np.count_nonzero((items > 0) & (items <= n_items)) / n_items)

@@ -1,0 +1,175 @@
+"""TALLRec and CoLLM-FaissRet as one model: a (LoRA-adapted) decoder scoring P("Yes") for a prompt.
+
+TALLRec: text-only prompt → LoRA LLM → P(Yes). CoLLM: the same, plus a frozen CF model's user / item vectors, mapped
+by FECE (`jaxrec.models.fece`) into the LLM's embedding space, overwrite the `<UserID>` / `<TargetItemID>`
+placeholder embeddings. Parameters are one pytree
+
+  {'llm': backbone (frozen), 'lora': adapters, 'fece': mapper (+ 'user_fallback' when learned), 'cf': CF (frozen)}
+
+('fece' / 'cf' only with a CF model), so a training stage selects what trains by regex over paths such as
+'lora/.*' or 'fece/.*'. Everything below is a pure function of (params, batch); `LLMRec` only holds static code.
+
+Both heads read two logits at the last prompt position (prompts are left-padded, so that is column T - 1): the
+decoder's head is applied, in float32, to that one hidden state and the two answer rows only, never the vocabulary:
+  'collm'    z = logit_Yes,             P = sigmoid(z), loss = BCE(z, label)       (CoLLM's minigpt4rec_v2)
+  'tallrec'  z = logit_Yes - logit_No,  P = softmax(Yes, No)[Yes] = sigmoid(z)    (TALLRec's evaluate.py), loss =
+             BCE(z, label): the cross-entropy of the LM restricted to the two answers.
+
+Batches (from `jaxrec.data.pipeline.PromptTable.collate`): input_ids / attention_mask [B, T], user_slot_pos /
+item_slot_pos [B, n] (-1 = no slot), user / item / label [B], history [B, H], history_label [B, H], optional weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrec.errors import JaxrecError
+from jaxrec.llm import lora
+from jaxrec.llm.model import Decoder
+from jaxrec.models.cf_source import CFSource
+from jaxrec.models.fece import apply_mapper, init_mapper, replace_slots
+
+Array = jax.Array
+_MARKER = re.compile(r"<(ItemTitleList|DislikedItemTitleList|TargetItemTitle|UserID|TargetItemID)>")
+
+
+def answer_token_ids(tok: Any, template: str, answers=("Yes", "No")) -> tuple[int, int]:
+  """The token id that starts each answer where the model would write it: right after the prompt.
+
+  The answer is appended to the template's fixed tail (the text after its last marker) with a space unless the tail
+  ends in whitespace, and the first token past the tail's own tokens is taken. So a CoLLM prompt ending in
+  "#Answer:" scores " Yes" (as CoLLM's Llama tokenizer did with "▁Yes"), and an Alpaca prompt ending in
+  "### Response:\\n" scores "Yes" (TALLRec's ids 8241 / 3782 are those of "Yes" / "No" after a newline).
+  """
+  tail = _MARKER.split(template)[-1]
+  sep = "" if tail[-1:].isspace() else " "
+  base = list(tok(tail, add_special_tokens=False)["input_ids"]) if tail else []
+  ids = []
+  for answer in answers:
+    full = list(tok(tail + sep + answer, add_special_tokens=False)["input_ids"])
+    if full[:len(base)] != base or len(full) == len(base):
+      raise JaxrecError(f"answer {answer!r} merges with the prompt's last token {tail[-8:]!r} when tokenized; "
+                        f"end the template with a space or newline")
+    ids.append(int(full[len(base)]))
+  if ids[0] == ids[1]:
+    raise JaxrecError(f"answers {list(answers)} start with the same token {ids[0]}; choose other config.model.answers")
+  return ids[0], ids[1]
+
+
+def merge_trees(trainable: Mapping, frozen: Mapping) -> dict:
+  """Deep merge of two disjoint nested dicts (the train loop's `combine`, which models must not import)."""
+  out = dict(frozen)
+  for key, value in trainable.items():
+    if key in out and isinstance(value, Mapping) and isinstance(out[key], Mapping):
+      out[key] = merge_trees(value, out[key])
+    elif key in out:
+      raise ValueError(f"merge_trees: {key!r} is in both trees")
+    else:
+      out[key] = value
+  return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LLMRec:
+  """Static pieces of the model; params live in the pytree described in the module docstring."""
+
+  decoder: Decoder
+  answer_ids: tuple[int, int]  # (yes, no) token ids
+  head: str = "collm"
+  proj_token_num: int = 1
+  cf: CFSource | None = None  # None: TALLRec (no mapper, no CF)
+  fece_hidden_factor: int = 10
+
+  def __post_init__(self):
+    if self.head not in ("collm", "tallrec"):
+      raise JaxrecError(f"config.model.head: expected 'collm' or 'tallrec', got {self.head!r}")
+
+  def init(self, rng: Array, llm_params, lora_cfg: lora.LoraConfig | None, cf_params=None) -> dict[str, Any]:
+    """The full params pytree from a backbone, fresh adapters (B = 0: the model starts as the base LLM) and, with
+    a CF source, a fresh mapper and the CF params (kept as they are)."""
+    k_lora, k_fece = jax.random.split(rng)
+    adapters = lora.init(llm_params, lora_cfg, k_lora) if lora_cfg is not None and lora_cfg.rank > 0 else {}
+    params = {"llm": llm_params, "lora": adapters}
+    if self.cf is not None:
+      if cf_params is None:
+        raise JaxrecError("a CoLLM model needs the CF model's params (config.model.cf.workdir)")
+      fece = init_mapper(k_fece, self.cf.dim, self.decoder.cfg.hidden_size, self.proj_token_num,
+                         self.fece_hidden_factor)
+      if self.cf.user_fallback == "learned":
+        fece["user_fallback"] = jnp.zeros((self.cf.dim,), jnp.float32)
+      params.update(fece=fece, cf=cf_params)
+    return params
+
+  def slot_vectors(self, params, batch) -> tuple[Array, Array]:
+    """Mapped (user [B, n, D], item [B, n, D]) embeddings for the ID slots."""
+    user, item = self.cf.vectors(params["cf"], params["fece"], batch)  # [B, d] each
+    return (apply_mapper(params["fece"], user, self.proj_token_num),
+            apply_mapper(params["fece"], item, self.proj_token_num))
+
+  def inputs_embeds(self, params, batch) -> Array:
+    """Token embeddings of the prompt [B, T, D], ID slots overwritten by the mapped CF vectors (CoLLM only)."""
+    embeds = self.decoder.apply({"params": params["llm"]}, batch["input_ids"], method=Decoder.embed)  # [B, T, D]
+    if self.cf is None:
+      return embeds
+    user, item = self.slot_vectors(params, batch)
+    embeds = replace_slots(embeds, user, batch["user_slot_pos"])
+    return replace_slots(embeds, item, batch["item_slot_pos"])
+
+  def answer_logits(self, params, batch, rng: Array | None = None) -> Array:
+    """[B, 2] float32 logits of (Yes, No) at the last prompt position; `rng` turns on LoRA dropout (training)."""
+    b, t = batch["input_ids"].shape
+    variables = {"params": params["llm"], "lora": params.get("lora", {})}
+    out = self.decoder.apply(
+        variables, inputs_embeds=self.inputs_embeds(params, batch), attention_mask=batch["attention_mask"],
+        compute_logits=False, deterministic=rng is None, rngs=None if rng is None else {"dropout": rng})
+    # The two head rows are applied in float32 whatever the compute dtype: bfloat16 logits keep ~3 digits, which
+    # ties many scores and blurs AUC. Same head code as the decoder's (tied or not), on a float32 clone.
+    head = self.decoder.clone(dtype=jnp.float32)
+    positions = jnp.full((b, 1), t - 1, jnp.int32)  # left padding: the last prompt token is column T - 1
+    logits = head.apply({"params": params["llm"]}, out["last_hidden_state"].astype(jnp.float32), positions,
+                        jnp.asarray(self.answer_ids, jnp.int32), method=Decoder.logits)  # [B, 1, 2]
+    return logits[:, 0]  # [B, 2]
+
+  def score_logits(self, params, batch, rng: Array | None = None) -> Array:
+    """[B] z with P(Yes) = sigmoid(z) (see the module docstring for each head)."""
+    logits = self.answer_logits(params, batch, rng)  # [B, 2]
+    return logits[:, 0] if self.head == "collm" else logits[:, 0] - logits[:, 1]
+
+  def probabilities(self, params, batch) -> Array:
+    """[B] P(Yes), deterministic."""
+    return jax.nn.sigmoid(self.score_logits(params, batch))
+
+  def loss(self, params, batch, rng: Array) -> tuple[Array, dict[str, Array]]:
+    """(BCE of z against `label`, weighted by `weight` when the batch has it; aux scalars)."""
+    z = self.score_logits(params, batch, rng)  # [B]
+    label = batch["label"].astype(jnp.float32)
+    per_row = optax.sigmoid_binary_cross_entropy(z, label)  # [B]
+    w = batch["weight"].astype(jnp.float32) if "weight" in batch else jnp.ones_like(per_row)
+    loss = jnp.sum(per_row * w) / jnp.maximum(jnp.sum(w), 1e-9)
+    p = jax.nn.sigmoid(z)
+    return loss, {"p_yes": jnp.mean(p), "acc": jnp.mean(((p > 0.5) == (label > 0.5)).astype(jnp.float32))}
+
+
+def make_loss_fn(model: LLMRec):
+  """`loss_fn(trainable, frozen, batch, rng) -> (loss, aux)` for `jaxrec.train.steps.make_train_step`."""
+
+  def loss_fn(trainable, frozen, batch, rng):
+    return model.loss(merge_trees(trainable, frozen), batch, rng)
+
+  return loss_fn
+
+
+def make_score_fn(model: LLMRec):
+  """`score_fn(params, batch) -> [B] P(Yes)` for `jaxrec.train.steps.make_eval_step` and the evaluator."""
+
+  def score_fn(params, batch):
+    return model.probabilities(params, batch)
+
+  return score_fn

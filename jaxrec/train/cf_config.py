@@ -1,0 +1,63 @@
+"""Shared pieces of the CF baseline configs (configs/baselines/*.py).
+
+`get_config(arg)` in each baseline passes its arg here: comma-separated tokens, one dataset ('ml1m' default,
+'bookcrossing', 'synthetic') and optionally 'tiny' (a few hundred rows, a few steps: for tests).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from jaxrec.errors import JaxrecError
+from jaxrec.train.config import stage_config
+
+DATASETS = {"ml1m": "ml1m_collm", "bookcrossing": "bookcrossing", "synthetic": "synthetic"}
+
+
+def parse_arg(arg: str | None) -> tuple[str, bool]:
+  """('ml1m' | 'bookcrossing' | 'synthetic', tiny)."""
+  tokens = [t for t in (arg or "").replace(":", ",").split(",") if t]
+  unknown = [t for t in tokens if t not in DATASETS and t != "tiny"]
+  if unknown:
+    raise JaxrecError(f"config arg {arg!r}: unknown token {unknown[0]!r}; expected one of "
+                      f"{sorted(DATASETS)} and optionally 'tiny'")
+  names = [t for t in tokens if t in DATASETS]
+  if len(names) > 1:
+    raise JaxrecError(f"config arg {arg!r}: more than one dataset")
+  return (names[0] if names else "ml1m"), "tiny" in tokens
+
+
+def data_config(dataset: str, tiny: bool) -> ml_collections.ConfigDict:
+  if dataset == "synthetic":
+    return ml_collections.ConfigDict(dict(name="synthetic", n_users=60 if tiny else 300,
+                                          n_items=40 if tiny else 200, rows_per_user=20, max_history=10, seed=0))
+  from jaxrec.data import get_data_config
+  cfg = get_data_config(DATASETS[dataset])
+  if dataset == "bookcrossing":
+    cfg.train_shots = -1  # CF baselines use the whole pool outside `valid`
+  cfg.max_history = min(cfg.max_history, 20)  # SASRec / DIN: 20 most recent items (CPU budget)
+  if tiny:
+    cfg.max_train_rows, cfg.max_eval_rows = 512, 256
+  return cfg
+
+
+def base_config(arg, model: dict, lr: float, weight_decay: float, num_epochs: int, batch_size: int = 1024,
+                patience: int = 5) -> ml_collections.ConfigDict:
+  """A one-stage CTR config: AdamW + cosine, validation AUC each epoch, early stopping on it."""
+  dataset, tiny = parse_arg(arg)
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.data = data_config(dataset, tiny)
+  config.model = ml_collections.ConfigDict(dict(family="cf", loss="bce", n_negatives=1, **model))
+  config.batch_size = 64 if tiny else batch_size
+  config.eval_batch_size = 256 if tiny else 4096
+  config.log_every = 5 if tiny else 20
+  config.checkpoint_every = 10 if tiny else 200
+  config.stages = [stage_config(
+      name="cf", trainable=["params/.*"],
+      optimizer=dict(lr=lr, weight_decay=weight_decay, warmup_steps=0 if tiny else 20, schedule="cosine"),
+      num_epochs=2 if tiny else num_epochs, max_steps=6 if tiny else -1, eval_every=3 if tiny else -1,
+      early_stopping=dict(metric="auc", mode="max", patience=patience))]
+  splits = {"ml1m": ["valid", "valid_small"], "bookcrossing": ["valid"], "synthetic": ["valid"]}[dataset]
+  config.eval = ml_collections.ConfigDict(dict(kind="ctr", split="valid", final_splits=splits, ks=[10, 20]))
+  return config

@@ -1,0 +1,238 @@
+"""The plain training loop: stages in order, periodic validation, early stopping, best + latest checkpoints.
+
+    result = loop.train(config, workdir, init_params=variables, loss_fn=loss_fn, evaluate_fn=evaluate_fn,
+                        train_data=ArrayBatcher(arrays, config.batch_size, config.seed))
+
+`loss_fn(trainable, frozen, batch, rng) -> (loss, aux)` and `evaluate_fn(params) -> {metric: float}` are the only
+model-specific parts. Re-running with the workdir of a killed run continues each unfinished stage from its latest
+checkpoint (data position, optimiser state, RNG and early-stopping state included) and gives the same result as an
+uninterrupted run; finished stages are skipped and their best parameters reloaded (metrics.jsonl then repeats the
+records written after the last checkpoint: readers keep the last record per (stage, step, event)). See
+`jaxrec.train.checkpoint` for the workdir layout and `jaxrec.train.config` for the stage schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxrec.errors import JaxrecError
+from jaxrec.paths import atomic_file
+from jaxrec.train.checkpoint import StageCheckpoints
+from jaxrec.train.config import validate_loop_config
+from jaxrec.train.optim import make_optimizer
+from jaxrec.train.partition import combine, overlay, partition, rules_from_stage
+from jaxrec.train.steps import make_train_step
+
+
+@dataclasses.dataclass
+class TrainResult:
+  params: Any  # full params after the last stage (each stage's best trainable leaves in place)
+  stages: list[dict[str, Any]]  # per stage: name, best_step, best_value, metric, steps, stopped_early
+
+
+class MetricsLog:
+  """Appends one JSON object per line to workdir/metrics.jsonl."""
+
+  def __init__(self, workdir: pathlib.Path):
+    self.path = workdir / "metrics.jsonl"
+
+  def write(self, record: Mapping[str, Any]) -> None:
+    with open(self.path, "a") as f:
+      f.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+
+
+def _jsonable(v):
+  if isinstance(v, (np.generic, np.ndarray, jax.Array)):
+    v = np.asarray(v).item()
+  if isinstance(v, float) and not math.isfinite(v):
+    return None
+  return v
+
+
+def write_config(config, workdir: pathlib.Path) -> None:
+  """Writes workdir/config.json; a workdir holding a different config is refused (resume must match)."""
+  text = config.to_json_best_effort(indent=2, sort_keys=True)
+  path = workdir / "config.json"
+  if path.exists():
+    old, new = json.loads(path.read_text()), json.loads(text)
+    if old != new:
+      diff = _first_diff(old, new)
+      raise JaxrecError(f"{path} holds a run with a different config ({diff}); use a new --workdir")
+    return
+  with atomic_file(path, "w") as f:
+    f.write(text)
+
+
+def _first_diff(a, b, prefix="config") -> str:
+  if isinstance(a, dict) and isinstance(b, dict):
+    for k in sorted(set(a) | set(b)):
+      if a.get(k) != b.get(k):
+        return _first_diff(a.get(k), b.get(k), f"{prefix}.{k}")
+  if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+    for i, (x, y) in enumerate(zip(a, b)):
+      if x != y:
+        return _first_diff(x, y, f"{prefix}[{i}]")
+  return f"{prefix}: {a!r} there, {b!r} now"
+
+
+def train(config, workdir, *, init_params, loss_fn: Callable, evaluate_fn: Callable[[Any], Mapping[str, float]],
+          train_data, progress: bool = True) -> TrainResult:
+  """Runs every stage of `config.stages` in order (resuming from the workdir) and returns the final params.
+
+  Args:
+    config: ConfigDict with seed, batch_size, log_every, checkpoint_every and stages (see jaxrec.train.config).
+    workdir: run directory; created if missing.
+    init_params: the full initial params pytree (nested dicts); 'scratch' stages start from it.
+    loss_fn: (trainable, frozen, batch, rng) -> (scalar loss, aux dict).
+    evaluate_fn: full params -> flat {metric name: value}; must contain each stage's early-stopping metric.
+    train_data: has `steps_per_epoch` and `batches(epoch, start)` (e.g. `ArrayBatcher`).
+    progress: show the tqdm bar.
+  """
+  validate_loop_config(config)
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  write_config(config, workdir)
+  if train_data.steps_per_epoch < 1:
+    raise JaxrecError("the training split has no rows (check config.data)")
+  log = MetricsLog(workdir)
+  params, summaries = init_params, []
+  for index, stage in enumerate(config.stages):
+    start = init_params if stage.init_from == "scratch" else params
+    params, summary = run_stage(config, stage, index, start, workdir=workdir, log=log, loss_fn=loss_fn,
+                                evaluate_fn=evaluate_fn, train_data=train_data, progress=progress)
+    summaries.append(summary)
+  return TrainResult(params=params, stages=summaries)
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+  if best is None:
+    return not math.isnan(value)
+  return value > best if mode == "max" else value < best
+
+
+def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: MetricsLog, loss_fn: Callable,
+              evaluate_fn: Callable, train_data, progress: bool = True) -> tuple[Any, dict[str, Any]]:
+  """Trains one stage from `params` (or its latest checkpoint); returns (params with the best trainable leaves,
+  summary)."""
+  trainable, frozen = partition(params, rules_from_stage(stage.trainable, stage.get("frozen", ())))
+  ckpt = StageCheckpoints(workdir, stage.name)
+  try:
+    done = ckpt.done_info()
+    if done is not None:  # finished in an earlier run: reload its best parameters
+      best, _ = ckpt.restore_best({"trainable": trainable})
+      return overlay(params, best["trainable"]), done
+
+    spe = train_data.steps_per_epoch
+    total = spe * int(stage.num_epochs)
+    if stage.max_steps > 0:
+      total = min(total, int(stage.max_steps))
+    optimizer, schedule = make_optimizer(stage.optimizer, total)
+    opt_state = optimizer.init(trainable)
+    rng = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)
+    meta = {"step": 0, "best_value": None, "best_step": -1, "bad_evals": 0, "stopped_early": False}
+    restored = ckpt.restore_latest({"trainable": trainable, "opt_state": opt_state, "rng": rng})
+    if restored is not None:
+      state, meta = restored
+      trainable, opt_state, rng = state["trainable"], state["opt_state"], state["rng"]
+
+    # The step donates `trainable`; copy once so the caller's arrays (e.g. init_params) stay alive.
+    trainable = jax.tree.map(jnp.copy, trainable)
+    train_step = make_train_step(loss_fn, optimizer)
+    es = stage.early_stopping
+    eval_every = int(stage.eval_every) if stage.eval_every > 0 else spe
+    log_every, ckpt_every = int(config.get("log_every", 50)), int(config.get("checkpoint_every", 500))
+    step = int(meta["step"])
+    bar = tqdm(total=total, initial=step, desc=f"stage {stage.name}", disable=not progress, dynamic_ncols=True)
+    batches, window, n_examples, t_last = None, [], 0, time.perf_counter()
+
+    def save_latest():
+      ckpt.save_latest(step, {"trainable": trainable, "opt_state": opt_state, "rng": rng}, dict(meta, step=step))
+
+    while step < total and not meta["stopped_early"]:
+      epoch, pos = divmod(step, spe)
+      if batches is None or pos == 0:
+        batches = train_data.batches(epoch, pos)
+      batch = next(batches)
+      trainable, opt_state, m = train_step(trainable, frozen, opt_state, batch, jax.random.fold_in(rng, step))
+      step += 1
+      window.append(m)
+      n_examples += len(next(iter(batch.values())))
+      bar.update(1)
+
+      if step % log_every == 0 or step == total:
+        window = jax.device_get(window)
+        now = time.perf_counter()
+        record = {"event": "train", "stage": stage.name, "step": step, "epoch": step / spe,
+                  "lr": float(schedule(step - 1)), "examples_per_s": n_examples / max(now - t_last, 1e-9)}
+        record.update({k: float(np.mean([w[k] for w in window])) for k in window[0]})
+        log.write(record)
+        bar.set_postfix(step=step, loss=f"{record['loss']:.4f}")
+        window, n_examples, t_last = [], 0, now
+
+      if step % eval_every == 0 or step == total:
+        t_eval = time.perf_counter()
+        metrics = dict(evaluate_fn(combine(trainable, frozen)))
+        if es.metric not in metrics:
+          raise JaxrecError(f"config.stages[{index}].early_stopping.metric: {es.metric!r} is not among the "
+                            f"evaluated metrics {sorted(metrics)}")
+        value = float(metrics[es.metric])
+        if _improved(value, meta["best_value"], es.mode):
+          meta.update(best_value=value, best_step=step, bad_evals=0)
+          ckpt.save_best(step, {"trainable": trainable}, {"step": step, "metrics": _clean(metrics)})
+        else:
+          meta["bad_evals"] += 1
+          if es.patience >= 0 and meta["bad_evals"] >= max(int(es.patience), 1):
+            meta["stopped_early"] = True
+        log.write({"event": "eval", "stage": stage.name, "step": step, "epoch": step / spe,
+                   **_clean(metrics), f"best_{es.metric}": meta["best_value"]})
+        bar.write(f"[{stage.name}] step {step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()
+                                                               if isinstance(v, float) and "/" not in k))
+        save_latest()  # after every evaluation, so the early-stopping state is never replayed differently
+        t_last += time.perf_counter() - t_eval  # examples/s counts training time only
+      elif step % ckpt_every == 0:
+        save_latest()
+    save_latest()
+    bar.close()
+
+    best = ckpt.restore_best({"trainable": trainable})
+    if best is None:
+      raise JaxrecError(f"stage {stage.name!r}: no evaluation produced a finite {es.metric!r}")
+    summary = {"name": stage.name, "metric": es.metric, "best_value": meta["best_value"],
+               "best_step": meta["best_step"], "steps": step, "stopped_early": bool(meta["stopped_early"])}
+    ckpt.mark_done(summary)
+    return combine(best[0]["trainable"], frozen), summary
+  finally:
+    ckpt.close()
+
+
+def _clean(metrics: Mapping[str, Any]) -> dict[str, Any]:
+  return {k: _jsonable(v) for k, v in metrics.items()}
+
+
+def restore_params(config, workdir, init_params):
+  """The params a finished (or partly finished) run ends with: each stage's best trainable leaves, in order.
+
+  Mirrors `train`: a 'scratch' stage restarts from `init_params`. Stages without a best checkpoint are skipped.
+  """
+  params = init_params
+  for stage in config.stages:
+    start = init_params if stage.init_from == "scratch" else params
+    trainable, _ = partition(start, rules_from_stage(stage.trainable, stage.get("frozen", ())))
+    ckpt = StageCheckpoints(workdir, stage.name)
+    try:
+      best = ckpt.restore_best({"trainable": trainable})
+    finally:
+      ckpt.close()
+    params = start if best is None else overlay(start, best[0]["trainable"])
+  return params

@@ -1,0 +1,81 @@
+"""Shared by the launch scripts: the family registry and one-line error reporting.
+
+FAMILIES maps `config.model.family` to the module that implements `train(config, workdir, progress)` and
+`evaluate(workdir, split, output)`; adding a model family is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pathlib
+import sys
+
+from absl import flags
+
+from jaxrec.errors import JaxrecError
+
+FAMILIES = {
+    "cf": "jaxrec.train.cf_task",
+}
+
+
+def family_module(family: str):
+  if family not in FAMILIES:
+    raise JaxrecError(f"config.model.family: expected one of {sorted(FAMILIES)}, got {family!r}")
+  return importlib.import_module(FAMILIES[family])
+
+
+def fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def _bad_override(argv) -> str | None:
+  """Names the first --config.<path>=... override that the config file does not have, if any."""
+  from ml_collections.config_flags import config_path
+
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if spec is None:
+    return None
+  file, _, arg = spec.partition(":")
+  try:
+    module_spec = importlib.util.spec_from_file_location("_config_under_check", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg) if arg else module.get_config()
+  except JaxrecError as e:
+    return str(e)
+  except Exception as e:  # pylint: disable=broad-except
+    return f"--config={spec}: cannot load the config file ({type(e).__name__}: {str(e).splitlines()[0]})"
+  for a in argv:
+    if a.startswith("--config.") and "=" in a:
+      path = a[len("--config."):].split("=", 1)[0]
+      try:
+        config_path.get_value(path, config)
+      except (AttributeError, KeyError, IndexError, ValueError, TypeError):
+        return f"--config.{path}: no such config field"
+  return None
+
+
+def parse_flags(argv):
+  """absl flag parsing whose failures (unknown config field, bad value, missing file) print one line, exit 2."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    fail(_bad_override(argv) or str(e).strip().splitlines()[0])
+
+
+def config_value(config_flag):
+  """The parsed config, or a one-line failure when the file could not be loaded."""
+  try:
+    config = config_flag.value
+  except Exception as e:  # pylint: disable=broad-except
+    fail(str(e).strip().splitlines()[0])
+  if config is None:
+    fail("--config=configs/<file>.py is required")
+  return config
+
+
+def repo_root() -> pathlib.Path:
+  return pathlib.Path(__file__).resolve().parents[1]

@@ -1,0 +1,80 @@
+"""launch/train.py and launch/evaluate.py on the CF baselines: tiny runs on the real CoLLM ML-1M split."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from jaxrec.errors import JaxrecError
+from jaxrec.train import cf_task
+from jaxrec.train.cf_config import parse_arg
+
+
+def _run(script, *args, check=True):
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  proc = subprocess.run([sys.executable, str(REPO / "launch" / script), *map(str, args)], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+  if check and proc.returncode != 0:
+    raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+  return proc
+
+
+def test_mf_tiny_train_resume_and_evaluate(shared_data, tmp_path):
+  workdir = tmp_path / "mf"
+  args = ["--config=configs/baselines/mf.py:ml1m,tiny", f"--workdir={workdir}", f"--config.data.root={shared_data}",
+          "--noprogress"]
+  first = _run("train.py", *args)
+  assert "valid_small" in first.stdout and "uauc" in first.stdout  # the printed table
+  for name in ("config.json", "metrics.jsonl", "metrics.json", "checkpoints/cf/done.json", "embeddings/item.npy",
+               "embeddings/user.npy"):
+    assert (workdir / name).exists(), name
+  trained = json.loads((workdir / "metrics.json").read_text())["splits"]
+  assert set(trained) == {"valid", "valid_small"} and 0 <= trained["valid"]["auc"] <= 1
+
+  again = _run("train.py", *args)  # a finished workdir: nothing retrained, same numbers
+  assert json.loads((workdir / "metrics.json").read_text())["splits"] == trained, again.stdout
+
+  _run("evaluate.py", f"--workdir={workdir}", "--split=valid_small")
+  evaluated = json.loads((workdir / "eval/valid_small.json").read_text())["splits"]["valid_small"]
+  assert evaluated.pop("unknown_items") == 0 and evaluated == trained["valid_small"]
+  path = shared_data / "ml1m-collm" / "valid_small.parquet"
+  out = _run("evaluate.py", f"--workdir={workdir}", f"--split={path}", f"--output={tmp_path / 'vs.json'}")
+  from_file = json.loads((tmp_path / "vs.json").read_text())["splits"]["valid_small"]
+  assert from_file["n"] == 5200 and "auc" in out.stdout  # the whole file, not the tiny budget
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.model.bogus=1", "error: --config.model.bogus: no such config field"),
+    ("--config.stages[0].optimizer.lr=-0.1", "error: config.stages[0].optimizer.lr: expected a learning rate > 0"),
+    ("--config.model.name=gru4rec", "error: config.model.name: expected one of"),
+    ("--config.stages[0].num_epochs=abc", "error: "),
+])
+def test_bad_config_fails_in_one_line(override, message, shared_data, tmp_path):
+  proc = _run("train.py", "--config=configs/baselines/mf.py:tiny", f"--workdir={tmp_path / 'w'}",
+              f"--config.data.root={shared_data}", override, check=False)
+  assert proc.returncode == 2, proc.stderr
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+
+
+@pytest.mark.parametrize("name", ["lightgcn", "sasrec", "din"])
+def test_other_baselines_tiny(name, shared_data, tmp_path):
+  spec = __import__("importlib").util.spec_from_file_location(name, REPO / "configs" / "baselines" / f"{name}.py")
+  module = __import__("importlib").util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("tiny")
+  config.data.root = str(shared_data)
+  results = cf_task.train(config, tmp_path / name, progress=False)
+  assert 0 <= results["valid"]["auc"] <= 1 and results["valid"]["n"] == 256
+  assert (tmp_path / name / "embeddings" / "item.npy").exists()
+
+
+def test_config_arg_parsing():
+  assert parse_arg(None) == ("ml1m", False)
+  assert parse_arg("tiny") == ("ml1m", True)
+  assert parse_arg("bookcrossing,tiny") == ("bookcrossing", True)
+  with pytest.raises(JaxrecError, match="unknown token 'ml20m'"):
+    parse_arg("ml20m")

@@ -1,0 +1,100 @@
+"""jaxrec.metrics against hand-computed cases and sklearn."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from jaxrec import metrics
+
+
+def test_auc_hand_computed_with_ties():
+  # Pairs (pos, neg): (0.8 > 0.3) 1, (0.8 > 0.5) 1, (0.5 == 0.5) 1/2, (0.5 > 0.3) 1 -> 3.5 / 4.
+  labels = [1, 0, 1, 0]
+  scores = [0.8, 0.5, 0.5, 0.3]
+  assert metrics.auc(labels, scores) == pytest.approx(3.5 / 4)
+
+
+def test_auc_one_class_is_nan():
+  assert math.isnan(metrics.auc([1, 1], [0.1, 0.2]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_matches_sklearn(seed):
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 2, size=500)
+  scores = np.round(rng.normal(size=500) + labels, 1)  # rounding makes many ties
+  assert metrics.auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_uauc_skips_one_class_users_and_counts_them():
+  users = [1, 1, 1, 2, 2, 3, 4, 4]
+  labels = [1, 0, 0, 1, 0, 1, 1, 1]
+  scores = [0.9, 0.1, 0.95, 0.2, 0.8, 0.5, 0.3, 0.4]
+  # User 1: pos 0.9 vs neg (0.1, 0.95) -> 1/2. User 2: pos 0.2 < neg 0.8 -> 0. Users 3 (one row), 4 (only positives)
+  # are skipped. Unweighted mean = 0.25.
+  result = metrics.uauc(users, labels, scores)
+  assert result.value == pytest.approx(0.25)
+  assert (result.n_users, result.n_skipped) == (2, 2)
+
+
+def test_uauc_matches_collm_style_loop():
+  rng = np.random.default_rng(0)
+  users = rng.integers(0, 30, size=600)
+  labels = rng.integers(0, 2, size=600)
+  scores = rng.normal(size=600) + 0.5 * labels
+  per_user = []
+  for u in np.unique(users):
+    m = users == u
+    if len(np.unique(labels[m])) == 2:
+      per_user.append(roc_auc_score(labels[m], scores[m]))
+  result = metrics.uauc(users, labels, scores)
+  assert result.value == pytest.approx(np.mean(per_user), abs=1e-12)
+  assert result.n_users == len(per_user)
+  assert result.n_users + result.n_skipped == len(np.unique(users))
+
+
+def test_gauc_weighting():
+  # User 1: 3 rows (2 pos), AUC 1. User 2: 2 rows (1 pos), AUC 0. User 3: one class, skipped.
+  users = [1, 1, 1, 2, 2, 3, 3]
+  labels = [1, 1, 0, 1, 0, 0, 0]
+  scores = [0.9, 0.8, 0.1, 0.1, 0.9, 0.5, 0.4]
+  by_pos = metrics.gauc(users, labels, scores)  # RecBole: weights 2 and 1
+  assert by_pos.value == pytest.approx(2 / 3)
+  assert (by_pos.n_users, by_pos.n_skipped) == (2, 1)
+  by_rows = metrics.gauc(users, labels, scores, weight="samples")  # weights 3 and 2
+  assert by_rows.value == pytest.approx(3 / 5)
+  assert metrics.uauc(users, labels, scores).value == pytest.approx(0.5)
+  with pytest.raises(ValueError):
+    metrics.gauc(users, labels, scores, weight="bogus")
+
+
+def test_top_k_from_scores_masks_training_items_and_padding():
+  scores = np.array([[9.0, 1.0, 5.0, 3.0, 4.0], [9.0, 2.0, 2.0, 1.0, 0.0]])
+  ranked = metrics.top_k_from_scores(scores, k=2, exclude=[np.array([2]), np.array([], dtype=np.int64)])
+  np.testing.assert_array_equal(ranked, [[4, 3], [1, 2]])  # col 0 never ranks; tie 1 vs 2 -> lower id first
+
+
+def test_topk_hand_computed():
+  ranked = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+  relevant = [[2, 10], [7], []]  # third user has no relevant item: left out of the means
+  assert metrics.precision_at_k(ranked, relevant, 3) == pytest.approx((1 / 3 + 0) / 2)
+  assert metrics.recall_at_k(ranked, relevant, 3) == pytest.approx((1 / 2 + 0) / 2)
+  assert metrics.hit_rate_at_k(ranked, relevant, 3) == pytest.approx(0.5)
+  # User 1: hit at position 2 -> DCG 1/log2(3); IDCG over min(2, 3) = 2 items: 1 + 1/log2(3).
+  expected = (1 / math.log2(3)) / (1 + 1 / math.log2(3)) / 2
+  assert metrics.ndcg_at_k(ranked, relevant, 3) == pytest.approx(expected)
+  assert metrics.precision_at_k(ranked, relevant, 1) == pytest.approx(0.0)
+
+
+def test_ndcg_fewer_relevant_than_k_reaches_one():
+  ranked = np.array([[5, 1, 2, 3, 4]])
+  assert metrics.ndcg_at_k(ranked, [[5]], 5) == pytest.approx(1.0)  # IDCG over 1 item, not K
+  assert metrics.ndcg_at_k(np.array([[1, 5, 2, 3, 4]]), [[5]], 5) == pytest.approx(1 / math.log2(3))
+
+
+def test_coverage():
+  ranked = np.array([[1, 2, 3], [2, 3, 4], [1, 0, 0]])
+  assert metrics.coverage_at_k(ranked, n_items=10, k=3) == pytest.approx(4 / 10)
+  assert metrics.coverage_at_k(ranked, n_items=10, k=1) == pytest.approx(2 / 10)
