@@ -17,6 +17,7 @@ from jaxrec.errors import JaxrecError
 
 FAMILIES = {
     "cf": "jaxrec.train.cf_task",
+    "llmrec": "jaxrec.train.llm_task",
 }
 
 

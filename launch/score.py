@@ -19,8 +19,8 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _cli  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
+from launch import _cli  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file with a `data` section.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where scores.csv and metrics.json are written.")
@@ -90,5 +90,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  _cli.parse_flags(sys.argv)
-  app.run(main, argv=[sys.argv[0]])
+  app.run(main, flags_parser=_cli.parse_flags)

@@ -6,10 +6,8 @@ It scores from the history alone, so it also serves users unseen in training. Ar
 'bookcrossing', plus ',tiny' for tests.
 """
 
-from jaxrec.train.cf_config import base_config
+from jaxrec.train.cf_config import BASELINES, base_config
 
 
 def get_config(arg=None):
-  return base_config(arg, model=dict(name="din", embed_dim=64, max_len=-1, attn_hidden=[80, 40],
-                                     mlp_hidden=[200, 80], init_std=0.1), lr=1e-3, weight_decay=1e-2,
-                     num_epochs=15)
+  return base_config(arg, **BASELINES["din"])

@@ -5,9 +5,8 @@ LightGCN (d=64 as in CoLLM) on CoLLM's ML-1M split: valid AUC 0.6391 / UAUC 0.62
 Arg: 'ml1m' (default) or 'bookcrossing' (no user ids there: AUC 0.5 by construction), plus ',tiny' for tests.
 """
 
-from jaxrec.train.cf_config import base_config
+from jaxrec.train.cf_config import BASELINES, base_config
 
 
 def get_config(arg=None):
-  return base_config(arg, model=dict(name="lightgcn", embed_dim=64, num_layers=2, init_std=0.1), lr=1e-3,
-                     weight_decay=1.0, num_epochs=50)
+  return base_config(arg, **BASELINES["lightgcn"])

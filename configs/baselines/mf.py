@@ -7,9 +7,8 @@ CoLLM reports MF test AUC 0.6482 / UAUC 0.6361. Arg: 'ml1m' (default) or 'bookcr
 MF scores every row 0: AUC 0.5 by construction), plus ',tiny' for tests, e.g. `mf.py:ml1m,tiny`.
 """
 
-from jaxrec.train.cf_config import base_config
+from jaxrec.train.cf_config import BASELINES, base_config
 
 
 def get_config(arg=None):
-  return base_config(arg, model=dict(name="mf", embed_dim=256, init_std=0.1), lr=1e-2, weight_decay=3.0,
-                     num_epochs=50)
+  return base_config(arg, **BASELINES["mf"])

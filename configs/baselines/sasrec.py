@@ -6,9 +6,8 @@ It scores from the history alone, so it also serves users unseen in training. Ar
 'bookcrossing', plus ',tiny' for tests.
 """
 
-from jaxrec.train.cf_config import base_config
+from jaxrec.train.cf_config import BASELINES, base_config
 
 
 def get_config(arg=None):
-  return base_config(arg, model=dict(name="sasrec", embed_dim=64, num_layers=2, num_heads=1, max_len=-1,
-                                     dropout=0.2, init_std=0.1), lr=1e-3, weight_decay=1e-2, num_epochs=10)
+  return base_config(arg, **BASELINES["sasrec"])

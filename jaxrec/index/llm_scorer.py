@@ -71,14 +71,37 @@ class LLMScorer:
     return np.asarray(self._score(self.params, self.encode(pairs)), np.float32)  # [M] P(Yes)
 
 
+def trained_llm_scorer(workdir, n_items: int) -> LLMScorer:
+  """The scorer of a finished LLM-recommender run (launch/train.py with an `llmrec` config): its best params,
+  tokenizer, template and data settings; its catalogue must be the CF run's (`n_items`)."""
+  from jaxrec import models
+  from jaxrec.train import cf_task, llm_task, loop
+
+  config = cf_task.read_config(workdir)
+  runner = llm_task.Runner(config)
+  if runner.dataset.n_items != n_items:
+    raise JaxrecError(f"--llm={workdir}: its dataset has {runner.dataset.n_items} items, the CF run's has {n_items}")
+  params = loop.restore_params(config, workdir, runner.params)
+  template, _ = models.prompt_settings(config.model, config.data)
+  return LLMScorer(runner.model, params, runner.tok, template, runner.dataset.item_text, config.data)
+
+
 def make_llm_scorer(spec: str, item_text, data_cfg=None, data_name: str = "", keep_layers: int = -1,
                     seed: int = 0) -> LLMScorer:
-  """A zero-shot TALLRec scorer for `spec` ('random', 'smollm2', or a config.model.llm value)."""
+  """A scorer for `spec`: a trained LLM-recommender workdir, or zero-shot TALLRec on 'random', 'smollm2' or a
+  config.model.llm value."""
+  import json
+  import pathlib
+
   from jaxrec.data.prompts import TEMPLATES
   from jaxrec.models import builder, tallrec_config
 
   if not spec:
-    raise JaxrecError("--llm: expected 'random', 'smollm2', a .gguf path or a HF model directory")
+    raise JaxrecError("--llm: expected a trained LLM run's workdir, 'random', 'smollm2', a .gguf path or a HF "
+                      "model directory")
+  run_config = pathlib.Path(spec) / "config.json"
+  if run_config.is_file() and json.loads(run_config.read_text()).get("model", {}).get("family") == "llmrec":
+    return trained_llm_scorer(spec, len(item_text) - 1)
   llm = None if spec == "smollm2" else spec
   cfg = tallrec_config(llm=llm, keep_layers=int(keep_layers), template=domain_template(data_name))
   tok = builder.load_tokenizer(cfg)

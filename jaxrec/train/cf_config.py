@@ -11,7 +11,8 @@ import ml_collections
 from jaxrec.errors import JaxrecError
 from jaxrec.train.config import stage_config
 
-DATASETS = {"ml1m": "ml1m_collm", "bookcrossing": "bookcrossing", "synthetic": "synthetic"}
+DATASETS = {"ml1m": "ml1m_collm", "bookcrossing": "bookcrossing", "ml100k": "ml100k", "amazon_book": "amazon_book",
+            "synthetic": "synthetic"}
 
 
 def parse_arg(arg: str | None) -> tuple[str, bool]:
@@ -58,6 +59,29 @@ def base_config(arg, model: dict, lr: float, weight_decay: float, num_epochs: in
       optimizer=dict(lr=lr, weight_decay=weight_decay, warmup_steps=0 if tiny else 20, schedule="cosine"),
       num_epochs=2 if tiny else num_epochs, max_steps=6 if tiny else -1, eval_every=3 if tiny else -1,
       early_stopping=dict(metric="auc", mode="max", patience=patience))]
-  splits = {"ml1m": ["valid", "valid_small"], "bookcrossing": ["valid"], "synthetic": ["valid"]}[dataset]
+  splits = ["valid", "valid_small"] if dataset in ("ml1m", "ml100k", "amazon_book") else ["valid"]
   config.eval = ml_collections.ConfigDict(dict(kind="ctr", split="valid", final_splits=splits, ks=[10, 20]))
   return config
+
+
+# The tuned baselines (chosen on ML-1M validation; see each configs/baselines/<name>.py docstring for figures).
+BASELINES = {
+    "mf": dict(model=dict(name="mf", embed_dim=256, init_std=0.1), lr=1e-2, weight_decay=3.0, num_epochs=50),
+    "lightgcn": dict(model=dict(name="lightgcn", embed_dim=64, num_layers=2, init_std=0.1), lr=1e-3,
+                     weight_decay=1.0, num_epochs=50),
+    "sasrec": dict(model=dict(name="sasrec", embed_dim=64, num_layers=2, num_heads=1, max_len=-1, dropout=0.2,
+                              init_std=0.1), lr=1e-3, weight_decay=1e-2, num_epochs=10),
+    "din": dict(model=dict(name="din", embed_dim=64, max_len=-1, attn_hidden=[80, 40], mlp_hidden=[200, 80],
+                           init_std=0.1), lr=1e-3, weight_decay=1e-2, num_epochs=15),
+}
+_DATA_NAMES = {v: k for k, v in DATASETS.items()}  # jaxrec.data name → baseline dataset token
+
+
+def baseline_config(name: str, dataset: str, tiny: bool = False) -> ml_collections.ConfigDict:
+  """The tuned baseline `name` on `dataset` (a token of DATASETS or a jaxrec.data name)."""
+  if name not in BASELINES:
+    raise JaxrecError(f"CF baseline {name!r}: expected one of {sorted(BASELINES)}")
+  token = _DATA_NAMES.get(dataset, dataset)
+  if token not in DATASETS:
+    raise JaxrecError(f"CF baseline on {dataset!r}: expected one of {sorted(DATASETS)} or {sorted(_DATA_NAMES)}")
+  return base_config(f"{token},tiny" if tiny else token, **BASELINES[name])

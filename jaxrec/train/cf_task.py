@@ -143,7 +143,7 @@ def read_config(workdir) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(raw)
 
 
-def _split_from_file(config, path: pathlib.Path):
+def split_from_file(config, path: pathlib.Path):
   from jaxrec import data
   reader = getattr(data, "load_split_file", None)
   if reader is not None:
@@ -183,7 +183,7 @@ def evaluate(workdir, split: str, output: str | None = None) -> dict:
   if split in dataset.splits:
     name, sp = split, dataset.splits[split]
   elif path.is_file():
-    name, sp = path.stem, _split_from_file(config, path)
+    name, sp = path.stem, split_from_file(config, path)
   else:
     raise JaxrecError(f"--split={split}: neither a split of {config.data.name} ({', '.join(dataset.splits)}) nor "
                       f"a file")

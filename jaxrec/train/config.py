@@ -17,6 +17,7 @@ stage ConfigDicts run in order (CF baselines: one stage; LLM models: two). A sta
     mode: 'max' | 'min'
     patience: int                stop after this many evaluations without improvement; < 0 never stops early
   init_from: 'previous' | 'scratch'   start from the previous stage's best parameters, or from the initial ones
+  template: str | None           LLM tasks only: a prompt template name for this stage (None = the model's)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def stage_config(**overrides) -> ml_collections.ConfigDict:
       "eval_every": -1,
       "early_stopping": {"metric": "auc", "mode": "max", "patience": -1},
       "init_from": "previous",
+      "template": ml_collections.config_dict.placeholder(str),
   })
   _update_strict(stage, overrides, "stage")
   return stage

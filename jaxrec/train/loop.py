@@ -86,8 +86,9 @@ def _first_diff(a, b, prefix="config") -> str:
   return f"{prefix}: {a!r} there, {b!r} now"
 
 
-def train(config, workdir, *, init_params, loss_fn: Callable, evaluate_fn: Callable[[Any], Mapping[str, float]],
-          train_data, progress: bool = True) -> TrainResult:
+def train(config, workdir, *, init_params, loss_fn: Callable,
+          evaluate_fn: Callable[[Any], Mapping[str, float]] | None = None, train_data=None,
+          stage_inputs: Callable[[Any], tuple[Any, Callable]] | None = None, progress: bool = True) -> TrainResult:
   """Runs every stage of `config.stages` in order (resuming from the workdir) and returns the final params.
 
   Args:
@@ -97,17 +98,23 @@ def train(config, workdir, *, init_params, loss_fn: Callable, evaluate_fn: Calla
     loss_fn: (trainable, frozen, batch, rng) -> (scalar loss, aux dict).
     evaluate_fn: full params -> flat {metric name: value}; must contain each stage's early-stopping metric.
     train_data: has `steps_per_epoch` and `batches(epoch, start)` (e.g. `ArrayBatcher`).
+    stage_inputs: instead of `train_data` / `evaluate_fn`, a function stage -> (train_data, evaluate_fn), for stages
+      that read different inputs (e.g. CoLLM's text-only first stage and its ID-slot second stage).
     progress: show the tqdm bar.
   """
   validate_loop_config(config)
+  if (stage_inputs is None) == (train_data is None or evaluate_fn is None):
+    raise TypeError("loop.train: pass either train_data and evaluate_fn, or stage_inputs")
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   write_config(config, workdir)
-  if train_data.steps_per_epoch < 1:
-    raise JaxrecError("the training split has no rows (check config.data)")
   log = MetricsLog(workdir)
   params, summaries = init_params, []
   for index, stage in enumerate(config.stages):
+    if stage_inputs is not None:
+      train_data, evaluate_fn = stage_inputs(stage)
+    if train_data.steps_per_epoch < 1:
+      raise JaxrecError("the training split has no rows (check config.data and config.batch_size)")
     start = init_params if stage.init_from == "scratch" else params
     params, summary = run_stage(config, stage, index, start, workdir=workdir, log=log, loss_fn=loss_fn,
                                 evaluate_fn=evaluate_fn, train_data=train_data, progress=progress)
