@@ -18,6 +18,7 @@ from jaxrec.errors import JaxrecError
 FAMILIES = {
     "cf": "jaxrec.train.cf_task",
     "llmrec": "jaxrec.train.llm_task",
+    "multiscale": "jaxrec.train.multiscale_task",
 }
 
 

@@ -8,6 +8,7 @@ control tokens as special tokens, and the chat template. Padding is on the left,
 
 from __future__ import annotations
 
+import functools
 import pathlib
 
 from jaxrec.errors import JaxrecError
@@ -20,6 +21,15 @@ _DIGIT_SPLITTERS = {"smollm", "gpt-2", "starcoder"}
 
 
 def tokenizer_from_gguf(path: str | pathlib.Path):
+  """The GGUF's tokenizer; rebuilt once per file and process (parsing 49k tokens + merges takes seconds)."""
+  p = pathlib.Path(path).resolve()
+  st = p.stat() if p.is_file() else None
+  return _tokenizer_from_gguf(str(p), st.st_size if st else -1, st.st_mtime_ns if st else -1)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer_from_gguf(path: str, size: int, mtime: int):
+  del size, mtime  # part of the cache key only: a changed file is parsed again
   from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
   from transformers import PreTrainedTokenizerFast
 

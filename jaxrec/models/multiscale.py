@@ -1,0 +1,242 @@
+"""The multi-scale LoRA recommender (seed "Intelligent Recommendation Systems Using Multi-Scale LoRA Fine-Tuning and
+LLMs"), as a two-tower top-K model over a LoRA-adapted decoder. Equations (the paper's numbering):
+
+  1. H = f_LLM(X; θ0)           the user's history text (`jaxrec.multiscale.text`) through the frozen backbone,
+                                 all hidden states kept (the adapters of eq. 4 applied too unless user.adapted=False)
+  2. H^(s_k) = Pool_{s_k}(H)     scale k: the top layer of layer group k, pooled over the last w_k items
+                                 (`jaxrec.multiscale.pooling`); RMS-normalised per scale
+  3-4. ΔW^(s_k) = B_k A_k + λ Σ_{j≠k} B_j M_jk A_k   group k's adapters coupled to the others' B
+                                 (`jaxrec.multiscale.align.effective_adapters`, consumed by the decoder unchanged)
+  5. Z = Σ_k α_k H^(s_k)         h-head cross-scale attention (`jaxrec.multiscale.fusion`); z = Z W_u
+  6. L = L_rec(z, Y) + β L_align(u_1..u_K),  u_k = H^(s_k) W_u     (`jaxrec.multiscale.losses`)
+Items: their text (title, genres) through the same adapted decoder, the last layer mean-pooled (or its last token),
+v = h W_i (+ an id embedding); score(u, i) = zᵀ v, both unit-normalised when `score_norm`.
+
+Params: {'llm' (frozen backbone), 'lora', 'align': {'m'}, 'pool': {'q'}, 'fusion': {'w', 'q'}, 'head': {'user',
+'item'}, 'item_embed'}, each present only when the config uses it; stage regexes select by these prefixes.
+Training batches (`jaxrec.train.multiscale_task`): input_ids / attention_mask / segment [B, T] (history),
+pos_* [B, Ti] and neg_* [N, Ti] (item texts), pos_item [B], neg_item [N].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxrec.errors import JaxrecError
+from jaxrec.llm import lora
+from jaxrec.llm.model import Decoder, make_decoder
+from jaxrec.models.builder import load_llm, load_tokenizer, truncate_layers
+from jaxrec.models.llmrec import merge_trees
+from jaxrec.multiscale import align as A, config as C, fusion as F, losses as L, pooling as P
+
+Array = jax.Array
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MultiScaleRec:
+  """Static pieces (decoder, hyper-parameters); every function is pure in (params, batch)."""
+
+  decoder: Decoder
+  n_items: int
+  k: int
+  windows: tuple[int, ...]
+  layers: tuple[int, ...]
+  pooling: str = "attention"
+  scale_norm: bool = True
+  lam: float = 0.1
+  learn_m: bool = True
+  fusion: str = "attention"
+  heads: int = 8
+  key_dim: int = 0
+  proj_dim: int = 128
+  score_norm: bool = True
+  item_pool: str = "mean"
+  item_id_embed: bool = False
+  user_adapted: bool = True
+  rec_loss: str = "softmax"
+  in_batch: bool = True
+  temperature: float = 0.1
+  beta: float = 0.1
+  align_loss: str = "infonce"
+  align_temperature: float = 0.1
+
+  @property
+  def num_layers(self) -> int:
+    return self.decoder.cfg.num_layers
+
+  @property
+  def hidden(self) -> int:
+    return self.decoder.cfg.hidden_size
+
+  @property
+  def out_dim(self) -> int:
+    return self.proj_dim or self.hidden
+
+  def init(self, rng: Array, llm_params, lora_cfg: lora.LoraConfig) -> dict[str, Any]:
+    """Full params: the backbone as given, fresh adapters (B = 0), M = I, small pooling / fusion / heads.
+
+    One compiled init (op-by-op random draws would compile once per leaf shape); the backbone is an argument, so it
+    is neither copied nor baked into the program."""
+    extra = jax.jit(self._init_extra, static_argnums=2)(rng, llm_params, lora_cfg)
+    return {"llm": llm_params, **extra}
+
+  def _init_extra(self, rng: Array, llm_params, lora_cfg: lora.LoraConfig) -> dict[str, Any]:
+    r = jax.random.split(rng, 6)
+    params = {"lora": lora.init(llm_params, lora_cfg, r[0])}
+    if self.learn_m and self.k > 1 and self.lam > 0:
+      params["align"] = {"m": A.init_m(self.k, lora_cfg.rank)}
+    if self.pooling == "attention":
+      params["pool"] = {"q": P.init_queries(r[1], self.k, self.hidden)}
+    if self.fusion == "attention":
+      params["fusion"] = F.init_fusion(r[2], self.k, self.hidden, self.heads, self.key_dim)
+    if self.proj_dim:
+      std = 1.0 / math.sqrt(self.hidden)
+      params["head"] = {"user": std * jax.random.normal(r[3], (self.hidden, self.proj_dim), jnp.float32),
+                        "item": std * jax.random.normal(r[4], (self.hidden, self.proj_dim), jnp.float32)}
+    if self.item_id_embed:
+      params["item_embed"] = {"embedding": 0.01 * jax.random.normal(r[5], (self.n_items + 1, self.out_dim))}
+    return params
+
+  def adapters(self, params) -> dict[str, Any]:
+    """Eq. 4: the effective adapters the decoder runs with."""
+    m = params["align"]["m"] if "align" in params else None
+    return A.effective_adapters(params["lora"], self.num_layers, self.k, self.lam, m)
+
+  def _run(self, params, adapters, ids, mask, rng, hidden_states: bool):
+    llm = jax.lax.stop_gradient(params["llm"])  # θ0 stays frozen whatever the stage says
+    return self.decoder.apply({"params": llm, "lora": adapters}, ids, attention_mask=mask,
+                              output_hidden_states=hidden_states, compute_logits=False, deterministic=rng is None,
+                              rngs=None if rng is None else {"dropout": rng})
+
+  def _head(self, params, x: Array, which: str) -> Array:
+    return x @ params["head"][which] if self.proj_dim else x
+
+  def _unit(self, x: Array) -> Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-8) if self.score_norm else x
+
+  def encode_users(self, params, batch, rng: Array | None = None, adapters=None) -> dict[str, Array]:
+    """{'z': [B, d] user vectors, 'scales': [B, K, d] per-scale vectors u_k, 'alpha': [B, K, h] fusion weights}."""
+    adapters = (self.adapters(params) if adapters is None else adapters) if self.user_adapted else {}
+    out = self._run(params, adapters, batch["input_ids"], batch["attention_mask"], rng, True)
+    hs = P.pool_scales(out["hidden_states"], batch["segment"], batch["attention_mask"], self.layers, self.windows,
+                       self.pooling, params["pool"]["q"] if "pool" in params else None)  # [B, K, D]
+    if self.scale_norm:
+      hs = P.rms_normalize(hs)
+    if self.fusion == "attention":
+      alpha = F.fusion_weights(params["fusion"], hs)  # [B, K, h]
+    else:
+      alpha = F.mean_weights(hs, 1)
+    z = F.fuse(hs, alpha)  # [B, D]
+    return {"z": self._unit(self._head(params, z, "user")), "scales": self._head(params, hs, "user"),
+            "alpha": alpha}
+
+  def encode_items(self, params, ids: Array, mask: Array, segment: Array, items: Array, rng: Array | None = None,
+                   adapters=None) -> Array:
+    """Item texts [N, Ti] (+ their ids [N]) → [N, d] item vectors."""
+    adapters = self.adapters(params) if adapters is None else adapters
+    h = self._run(params, adapters, ids, mask, rng, False)["last_hidden_state"]  # [N, Ti, D]
+    if self.item_pool == "mean":
+      v = P.mean_pool(h, P.window_mask(segment, 0, mask))
+    else:
+      v = h[:, -1].astype(jnp.float32)  # left padding: the last token is column Ti - 1
+    v = self._head(params, v, "item")
+    if self.item_id_embed:
+      v = v + jnp.take(params["item_embed"]["embedding"], items, axis=0)
+    return self._unit(v)
+
+  def loss(self, params, batch, rng: Array) -> tuple[Array, dict[str, Array]]:
+    """Eq. 6 on a training batch; aux: the two terms, mean fusion weight per scale, mean positive score."""
+    r_user, r_item = jax.random.split(rng)
+    adapters = self.adapters(params)
+    user = self.encode_users(params, batch, r_user, adapters)
+    b = batch["pos_item"].shape[0]
+    ids = jnp.concatenate([batch["pos_input_ids"], batch["neg_input_ids"]], 0)  # [B + N, Ti]
+    mask = jnp.concatenate([batch["pos_attention_mask"], batch["neg_attention_mask"]], 0)
+    seg = jnp.concatenate([batch["pos_segment"], batch["neg_segment"]], 0)
+    items = jnp.concatenate([batch["pos_item"], batch["neg_item"]], 0)
+    v = self.encode_items(params, ids, mask, seg, items, r_item, adapters)  # [B + N, d]
+    pos, neg = v[:b], v[b:]
+    if self.rec_loss == "softmax":
+      rec = L.sampled_softmax(user["z"], pos, neg, batch["pos_item"], batch["neg_item"], self.temperature,
+                              self.in_batch)
+    else:
+      rec = L.bpr(user["z"], pos, neg, batch["pos_item"], batch["neg_item"], self.temperature)
+    al = L.align_loss(user["scales"], self.align_loss, self.align_temperature)
+    aux = {"rec_loss": rec, "align_loss": al, "pos_score": jnp.mean(jnp.sum(user["z"] * pos, -1))}
+    aux.update({f"alpha_{k}": jnp.mean(user["alpha"][:, k]) for k in range(self.k)})
+    return rec + self.beta * al, aux
+
+  def score_all(self, params, batch, item_table: Array) -> Array:
+    """[B, n_items + 1] scores of every item (column 0 is padding) from precomputed item vectors [I + 1, d]."""
+    return self.encode_users(params, batch)["z"] @ item_table.T
+
+
+def make_loss_fn(model: MultiScaleRec):
+  """`loss_fn(trainable, frozen, batch, rng) -> (loss, aux)` for `jaxrec.train.steps.make_train_step`."""
+
+  def loss_fn(trainable, frozen, batch, rng):
+    return model.loss(merge_trees(trainable, frozen), batch, rng)
+
+  return loss_fn
+
+
+def from_config(model_cfg, llm_cfg, n_items: int) -> MultiScaleRec:
+  """The static model for `config.model` over a decoder config (layers already truncated)."""
+  C.validate(model_cfg)
+  k = int(model_cfg.scales.num)
+  if k > llm_cfg.num_layers:
+    raise JaxrecError(f"config.model.scales.num: {k} scales need at least {k} decoder layers, the model keeps "
+                      f"{llm_cfg.num_layers} (config.model.keep_layers)")
+  lo = model_cfg.lora
+  decoder = make_decoder(llm_cfg, _DTYPES[model_cfg.dtype], lora_alpha=float(lo.alpha), lora_rank=int(lo.rank),
+                         lora_dropout=float(lo.dropout), remat=bool(model_cfg.remat))
+  return MultiScaleRec(
+      decoder=decoder, n_items=n_items, k=k, windows=tuple(C.windows(model_cfg)),
+      layers=tuple(P.scale_layers(llm_cfg.num_layers, k, list(model_cfg.scales.layers))),
+      pooling=model_cfg.scales.pooling, scale_norm=bool(model_cfg.scales.norm), lam=float(model_cfg.align.lam),
+      learn_m=model_cfg.align.m == "learned", fusion=model_cfg.fusion.kind, heads=int(model_cfg.fusion.heads),
+      key_dim=int(model_cfg.fusion.key_dim), proj_dim=int(model_cfg.proj_dim), score_norm=bool(model_cfg.score_norm),
+      item_pool=model_cfg.item.pool, item_id_embed=bool(model_cfg.item.id_embed),
+      user_adapted=bool(model_cfg.user.adapted), rec_loss=model_cfg.loss.rec, in_batch=bool(model_cfg.loss.in_batch),
+      temperature=float(model_cfg.loss.temperature), beta=float(model_cfg.loss.beta),
+      align_loss=model_cfg.loss.align, align_temperature=float(model_cfg.loss.align_temperature))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_tokenizer(spec_json: str):
+  return load_tokenizer(ml_collections.ConfigDict(json.loads(spec_json)))
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_llm(spec_json: str, seed: int):
+  spec = ml_collections.ConfigDict(json.loads(spec_json))
+  return load_llm(spec, _cached_tokenizer(json.dumps({"tokenizer": spec.tokenizer, "llm": spec.llm})), seed)
+
+
+def build(model_cfg, n_items: int, *, tokenizer=None, llm=None, seed: int = 0):
+  """(model, initial params, tokenizer) for `config.model`; `llm` = (LlamaConfig, params) reuses a loaded backbone.
+
+  The tokenizer and the backbone are cached per process (the last one), so sweeps and tests load them once."""
+  C.validate(model_cfg)
+  tok = tokenizer if tokenizer is not None else _cached_tokenizer(
+      json.dumps({"tokenizer": model_cfg.tokenizer, "llm": model_cfg.llm}))
+  if llm is None:
+    spec = {k: model_cfg[k] for k in ("llm", "tokenizer", "dtype", "keep_layers")}
+    spec["random_llm"] = model_cfg.random_llm.to_dict()
+    llm_cfg, llm_params = _cached_llm(json.dumps(spec, sort_keys=True), seed)
+  else:
+    llm_cfg, llm_params = truncate_layers(*llm, int(model_cfg.keep_layers))
+  model = from_config(model_cfg, llm_cfg, n_items)
+  lcfg = lora.LoraConfig(rank=int(model_cfg.lora.rank), alpha=float(model_cfg.lora.alpha),
+                         dropout=float(model_cfg.lora.dropout), targets=tuple(model_cfg.lora.targets))
+  params = model.init(jax.random.fold_in(jax.random.PRNGKey(seed), 7), llm_params, lcfg)
+  return model, params, tok

@@ -1,0 +1,66 @@
+"""workdir/results.md of a multi-scale run: its top-K table beside CF baselines and the paper's reported figures.
+
+Rows: this run on each final split, then every baseline named in `config.report.baselines` ({label: workdir of a
+finished launch/train.py run on the same split}; its metrics.json is read, missing ones are listed as such), then
+`config.report.paper` ({metric: value}, the paper's Table 1) when filled in. The paper does not say which K its
+Precision / Recall / NDCG / Coverage use.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Mapping
+
+from jaxrec.paths import atomic_file
+
+COLUMNS = [f"{m}@{k}" for k in (10, 20) for m in ("precision", "recall", "ndcg", "coverage")]
+
+
+def _row(label: str, metrics: Mapping, columns) -> str:
+  cells = []
+  for c in columns:
+    v = metrics.get(c)
+    cells.append("-" if v is None else f"{float(v):.4f}")
+  return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def baseline_rows(baselines: Mapping[str, str], split: str, columns) -> list[str]:
+  rows = []
+  for label, workdir in baselines.items():
+    path = pathlib.Path(workdir) / "metrics.json"
+    try:
+      metrics = json.loads(path.read_text())["splits"][split]
+    except (OSError, KeyError, json.JSONDecodeError):
+      rows.append(f"| {label} | " + " | ".join("-" for _ in columns) + f" |  (no {split} metrics at {path})")
+      continue
+    rows.append(_row(f"{label} ({split})", metrics, columns))
+  return rows
+
+
+def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping) -> None:
+  columns = [c for c in COLUMNS if any(c in m for m in results.values())] or COLUMNS
+  report = config.get("report", {})
+  lines = [f"# Multi-scale LoRA recommender: {config.data.name}", "",
+           f"Model: K = {budget.get('scales')} scales, λ = {config.model.align.lam} (M {config.model.align.m}), "
+           f"fusion {config.model.fusion.kind} (h = {config.model.fusion.heads}), β = {config.model.loss.beta}, "
+           f"L_rec {config.model.loss.rec}, LoRA r = {config.model.lora.rank}.", "",
+           f"Budget: {json.dumps(dict(budget), sort_keys=True)}", "",
+           "Full-catalogue top-K, the user's training items masked, one query per user.", "",
+           "| run | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+  lines += [_row(f"multi-scale ({split})", m, columns) for split, m in results.items()]
+  base = dict(report.get("baselines", {}) or {})
+  for split in results:
+    lines += baseline_rows(base, split, columns)
+  paper = dict(report.get("paper", {}) or {})
+  if paper:
+    lines.append(_row("paper (Table 1, K not stated)", paper, columns))
+  lines += [""]
+  if not paper:
+    lines.append("The paper's Table 1 figures are not recorded in this repository (set config.report.paper to show "
+                 "them here); note the paper does not say which K its metrics use.")
+  if not base:
+    lines.append("No CF baselines named (config.report.baselines = {label: workdir of a finished CF run on the "
+                 "same split}).")
+  with atomic_file(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
