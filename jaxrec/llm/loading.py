@@ -25,6 +25,7 @@ import numpy as np
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import config as config_lib
 from jaxrec.llm.config import LlamaConfig
+from jaxrec.tree import unflatten
 
 # --- key tables ---------------------------------------------------------------------------------------------------
 
@@ -144,14 +145,7 @@ def map_tensors(
     problems.append(f"mis-shaped: {', '.join(misshaped)}")
   if problems:
     raise JaxrecError(f"{source}: checkpoint does not match the model; " + "; ".join(problems))
-  params: dict[str, Any] = {}
-  for path, value in flat.items():
-    node = params
-    *parents, leaf = path.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = value
-  return params
+  return unflatten(flat)
 
 
 # --- Hugging Face checkpoints -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxrec import paths
 from jaxrec.errors import JaxrecError
+from jaxrec.tree import flatten, unflatten
 
 DEFAULT_TARGETS = (r"layers_\d+/self_attn/(q|v)_proj/kernel",)
 
@@ -36,29 +37,6 @@ class LoraConfig:
   @property
   def scale(self) -> float:
     return self.alpha / self.rank
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-  """Nested dict → {'a/b/c': leaf}."""
-  out = {}
-  for k, v in tree.items():
-    key = f"{prefix}{k}"
-    if isinstance(v, dict):
-      out.update(flatten(v, key + "/"))
-    else:
-      out[key] = v
-  return out
-
-
-def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-  out: dict[str, Any] = {}
-  for path, v in flat.items():
-    node = out
-    *parents, leaf = path.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = v
-  return out
 
 
 def target_paths(params, targets) -> list[str]:

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrec.errors import JaxrecError
+from jaxrec.tree import merge
 from jaxrec.llm import lora
 from jaxrec.llm.model import Decoder
 from jaxrec.models.cf_source import CFSource
@@ -64,16 +65,8 @@ def answer_token_ids(tok: Any, template: str, answers=("Yes", "No")) -> tuple[in
 
 
 def merge_trees(trainable: Mapping, frozen: Mapping) -> dict:
-  """Deep merge of two disjoint nested dicts (the train loop's `combine`, which models must not import)."""
-  out = dict(frozen)
-  for key, value in trainable.items():
-    if key in out and isinstance(value, Mapping) and isinstance(out[key], Mapping):
-      out[key] = merge_trees(value, out[key])
-    elif key in out:
-      raise ValueError(f"merge_trees: {key!r} is in both trees")
-    else:
-      out[key] = value
-  return out
+  """Deep merge of the trainable and frozen parameter trees (models may not import the train loop)."""
+  return merge(trainable, frozen)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -13,33 +13,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from jaxrec.errors import JaxrecError
+from jaxrec.tree import flatten, merge, unflatten
 
 TRAIN, FROZEN = "train", "frozen"
 Rules = Sequence[tuple[str, str]]
-
-
-def flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
-  """{'a/b/c': leaf} for a nested dict."""
-  out = {}
-  for key, value in tree.items():
-    path = f"{prefix}/{key}" if prefix else str(key)
-    if isinstance(value, Mapping):
-      out.update(flatten(value, path))
-    else:
-      out[path] = value
-  return out
-
-
-def unflatten(flat: Mapping[str, object]) -> dict:
-  """Inverse of `flatten`."""
-  out: dict = {}
-  for path, value in flat.items():
-    node = out
-    *parents, last = path.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[last] = value
-  return out
 
 
 def rules_from_stage(trainable: Sequence[str], frozen: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -85,15 +62,7 @@ def partition(params: Mapping, rules: Rules) -> tuple[dict, dict]:
 
 def combine(trainable: Mapping, frozen: Mapping) -> dict:
   """Deep merge of two disjoint nested dicts (the inverse of `partition`)."""
-  out = dict(frozen)
-  for key, value in trainable.items():
-    if key in out and isinstance(value, Mapping) and isinstance(out[key], Mapping):
-      out[key] = combine(value, out[key])
-    elif key in out:
-      raise ValueError(f"combine: {key!r} is in both trees")
-    else:
-      out[key] = value
-  return out
+  return merge(trainable, frozen)
 
 
 def overlay(base: Mapping, update: Mapping) -> dict:
