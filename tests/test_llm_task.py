@@ -111,8 +111,8 @@ def test_other_configs_run_end_to_end(shared_data, tmp_path, name, arg):
 
 
 def test_tiny_configs_of_every_dataset_build(shared_data):
-  for name in ("ml100k", "ml1m", "bookcrossing", "amazon_book", "tallrec_ml1m", "tallrec_bookcrossing",
-               "tallrec_ml100k"):
+  for name in ("ml100k", "ml1m", "ml1m_collm_order", "bookcrossing", "amazon_book", "tallrec_ml1m",
+               "tallrec_bookcrossing", "tallrec_ml100k"):
     for arg in ("tiny", "tiny,collm_order", None):
       config = _config(name, arg)
       if config.model.cf.name == "none" and arg and "collm_order" in arg:
