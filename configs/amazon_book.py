@@ -1,6 +1,8 @@
 """python launch/train.py --config=configs/amazon_book.py --workdir=workdirs/collm_amazon --config.data.root=DIR_WITH_amazon-book
 
-RESULT_AMAZON
+CoLLM-FaissRet (MF) on Amazon-Book in CoLLM's protocol, from the user's raw `amazon-book/` review + metadata JSON
+lines under the data root (not available on this machine, so not run here: the data layer is tested on files in
+the official format, and `:tiny` builds). Same budget and stages as configs/ml1m.py.
 """
 
 from jaxrec.train.llm_config import llm_config
