@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from jaxrec.config_util import checker, update_strict
 from jaxrec.errors import JaxrecError
 
 KINDS = ("flat", "ivf", "hnsw")
@@ -44,24 +45,12 @@ def index_config(kind: str = "flat", **overrides) -> ml_collections.ConfigDict:
       ivf=dict(nlist=0, nprobe=64, train_size=200_000),
       hnsw=dict(m=32, ef_construction=200, ef_search=128),
       retrieve=dict(n=100, k=10, exclude="all", mode="filter", llm_batch_size=32, query_batch_size=1024)))
-  _update(cfg, overrides, "index")
+  update_strict(cfg, overrides, "config.index")
   validate(cfg)
   return cfg
 
 
-def _update(cfg, overrides, where: str) -> None:
-  for key, value in overrides.items():
-    if key not in cfg:
-      raise JaxrecError(f"config.{where}.{key}: unknown field; expected one of {sorted(cfg.keys())}")
-    if isinstance(value, dict) and isinstance(cfg[key], ml_collections.ConfigDict):
-      _update(cfg[key], value, f"{where}.{key}")
-    else:
-      cfg[key] = value
-
-
-def _check(cond: bool, field: str, expected: str, value) -> None:
-  if not cond:
-    raise JaxrecError(f"config.index.{field}: expected {expected}, got {value!r}")
+_check = checker("config.index")
 
 
 def _int(v, lo: int) -> bool:

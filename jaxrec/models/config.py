@@ -34,6 +34,7 @@ import ml_collections
 
 from jaxrec.cf import MODELS as CF_MODELS
 from jaxrec.data.prompts import TEMPLATES
+from jaxrec.config_util import checker, update_strict
 from jaxrec.errors import JaxrecError
 from jaxrec.llm.lora import DEFAULT_TARGETS
 from jaxrec.models.cf_source import FALLBACKS, KINDS
@@ -65,30 +66,18 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       "cf": {"name": "mf", "workdir": placeholder(str), "source": "auto", "user_fallback": "history",
              "cold_users": "id"},
   })
-  _update_strict(cfg, overrides, "model")
+  update_strict(cfg, overrides, "config.model")
   return cfg
 
 
 def tallrec_config(**overrides) -> ml_collections.ConfigDict:
   """TALLRec: text-only prompt, LoRA, softmax over Yes / No."""
   cfg = model_config(head="tallrec", cf={"name": "none"})
-  _update_strict(cfg, overrides, "model")
+  update_strict(cfg, overrides, "config.model")
   return cfg
 
 
-def _update_strict(cfg, overrides, where):
-  for key, value in overrides.items():
-    if key not in cfg:
-      raise JaxrecError(f"config.{where}.{key}: unknown field; expected one of {sorted(cfg.keys())}")
-    if isinstance(value, dict) and isinstance(cfg[key], ml_collections.ConfigDict):
-      _update_strict(cfg[key], value, f"{where}.{key}")
-    else:
-      cfg[key] = value
-
-
-def _check(cond: bool, field: str, expected: str, value) -> None:
-  if not cond:
-    raise JaxrecError(f"config.model.{field}: expected {expected}, got {value!r}")
+_check = checker("config.model")
 
 
 def _int(value) -> bool:

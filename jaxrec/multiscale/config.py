@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from jaxrec.config_util import checker, update_strict
 from jaxrec.errors import JaxrecError
 from jaxrec.llm.lora import DEFAULT_TARGETS
 from jaxrec.multiscale.fusion import FUSIONS
@@ -66,23 +67,11 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       "loss": {"rec": "softmax", "in_batch": True, "n_negatives": 64, "temperature": 0.1, "beta": 0.1,
                "align": "infonce", "align_temperature": 0.1},
   })
-  update_strict(cfg, overrides, "model")
+  update_strict(cfg, overrides, "config.model")
   return cfg
 
 
-def update_strict(cfg, overrides, where):
-  for key, value in overrides.items():
-    if key not in cfg:
-      raise JaxrecError(f"{where}.{key}: unknown field; expected one of {sorted(cfg.keys())}")
-    if isinstance(value, dict) and isinstance(cfg[key], ml_collections.ConfigDict):
-      update_strict(cfg[key], value, f"{where}.{key}")
-    else:
-      cfg[key] = value
-
-
-def _check(cond, field, expected, value):
-  if not cond:
-    raise JaxrecError(f"config.model.{field}: expected {expected}, got {value!r}")
+_check = checker("config.model")
 
 
 def windows(model_cfg) -> list[int]:

@@ -71,7 +71,7 @@ def _split(dataset, name: str):
   return dataset.splits[name]
 
 
-def _train_items(dataset) -> dict[int, np.ndarray]:
+def train_items(dataset) -> dict[int, np.ndarray]:
   """Per user, the items to mask in top-K ranking: the data layer's list, else the train split's positive items."""
   given = getattr(dataset, "train_items_by_user", None)
   if given is not None:
@@ -101,8 +101,8 @@ def make_evaluator(config, dataset, model):
     logits = jax.jit(model.logits)
     return lambda params, split: ev.evaluate_ctr(lambda b: logits(params, b), split, bs)
   score_all = jax.jit(model.score_all)
-  train_items = _train_items(dataset)
-  return lambda params, split: ev.evaluate_topk(lambda b: score_all(params, b), split, train_items,
+  masked = train_items(dataset)
+  return lambda params, split: ev.evaluate_topk(lambda b: score_all(params, b), split, masked,
                                                 dataset.n_items, tuple(config.eval.ks), min(bs, 256))
 
 

@@ -26,6 +26,7 @@ import re
 
 import ml_collections
 
+from jaxrec.config_util import checker, update_strict
 from jaxrec.errors import JaxrecError
 
 
@@ -44,23 +45,11 @@ def stage_config(**overrides) -> ml_collections.ConfigDict:
       "init_from": "previous",
       "template": ml_collections.config_dict.placeholder(str),
   })
-  _update_strict(stage, overrides, "stage")
+  update_strict(stage, overrides, "stage")
   return stage
 
 
-def _update_strict(cfg, overrides, where):
-  for key, value in overrides.items():
-    if key not in cfg:
-      raise JaxrecError(f"{where}.{key}: unknown field; expected one of {sorted(cfg.keys())}")
-    if isinstance(value, dict):
-      _update_strict(cfg[key], value, f"{where}.{key}")
-    else:
-      cfg[key] = value
-
-
-def _check(cond: bool, field: str, expected: str, value) -> None:
-  if not cond:
-    raise JaxrecError(f"config.{field}: expected {expected}, got {value!r}")
+_check = checker("config")
 
 
 def validate_stages(stages) -> None:

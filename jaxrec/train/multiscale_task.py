@@ -31,6 +31,7 @@ from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
 from jaxrec.train import loop
+from jaxrec.train.cf_task import train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
 
@@ -51,18 +52,6 @@ def _sample_users(users: np.ndarray, n: int, seed: int) -> np.ndarray:
   if n < 0 or n >= len(users):
     return users
   return np.sort(np.random.default_rng(seed).choice(users, n, replace=False))
-
-
-def train_items(dataset) -> dict[int, np.ndarray]:
-  """Per user, the items masked at ranking: the data layer's list, else the train split's positives (cf_task's rule)."""
-  if dataset.train_items_by_user is not None:
-    return dataset.train_items_by_user
-  tr = dataset.splits["train"]
-  pos = tr.label > 0.5
-  out: dict[int, list] = {}
-  for u, i in zip(tr.user[pos], tr.item[pos]):
-    out.setdefault(int(u), []).append(int(i))
-  return {u: np.unique(v) for u, v in out.items()}
 
 
 def load_data(config):
