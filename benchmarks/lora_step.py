@@ -7,6 +7,11 @@ Each (framework, precision) runs in its own subprocess so that peak memory (max 
 Yes/No scoring objective: logits of two tokens at the last position, cross-entropy, AdamW on the adapters only.
 JAX's step is jitted with the adapters and optimizer state donated (the frozen base is never copied). Achieved
 GFLOP/s uses XLA's FLOP count of the compiled step for both. Target (issue #2): ≥ 1.5× peft at equal precision.
+
+It also measures each framework's plain matmul rate on the step's dominant shape ([B·T, 576] @ [576, 1536]) and
+prints the "floor": the step's FLOPs at JAX's matmul rate, i.e. the step time with zero overhead. When peft's step
+is already faster than 1.5× that floor, the target is out of reach of XLA's CPU code generation on this machine
+(on a 2-core Sapphire Rapids, torch's bf16 matmul uses AMX through oneDNN; XLA's does not).
 """
 
 from __future__ import annotations
@@ -116,7 +121,41 @@ def _torch_step(args, precision: str) -> dict:
   return {"step_s": sorted(times)[len(times) // 2], "loss": float(loss)}
 
 
+def _matmul_rate(fw: str, precision: str, m: int, k: int, n: int, reps: int = 20) -> float:
+  """Best GFLOP/s of one framework's plain [m, k] @ [k, n] matmul (the step's dominant MLP shape) in `precision`."""
+  import numpy as np
+
+  x, w = np.random.randn(reps, m, k).astype(np.float32), np.random.randn(k, n).astype(np.float32)
+  if fw == "jax":
+    import jax
+    import jax.numpy as jnp
+
+    dt = jnp.bfloat16 if precision == "bf16" else jnp.float32
+    # bf16 as the decoder runs it: bf16 operands, f32 accumulation (model._f32_acc_dot)
+    pref = jnp.float32 if precision == "bf16" else None
+    f = jax.jit(lambda x, w: jnp.einsum("bmk,kn->bmn", x, w, preferred_element_type=pref))
+    x, w = jnp.asarray(x, dt), jnp.asarray(w, dt)
+    run = lambda: jax.block_until_ready(f(x, w))
+  else:
+    import torch
+
+    dt = torch.bfloat16 if precision == "bf16" else torch.float32
+    x, w = torch.from_numpy(x).to(dt), torch.from_numpy(w).to(dt)
+    run = lambda: x @ w
+  run()
+  best = float("inf")
+  for _ in range(5):
+    t0 = time.perf_counter()
+    run()
+    best = min(best, time.perf_counter() - t0)
+  return 2.0 * reps * m * k * n / best / 1e9
+
+
 def _child(args) -> None:
+  if args.child.startswith("matmul"):
+    _, fw, precision = args.child.split(":")
+    print("RESULT " + json.dumps({"gflops": _matmul_rate(fw, precision, args.batch * args.seq, 576, 1536)}))
+    return
   fn = _jax_step if args.child.startswith("jax") else _torch_step
   out = fn(args, args.child.split(":")[1])
   out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -137,7 +176,8 @@ def main() -> None:
   tokens = args.batch * args.seq
   print(f"LoRA r=8 q/v train step, SmolLM2-135M (embedded GGUF, dequantized), batch {args.batch} × {args.seq}, "
         f"median of {args.steps} steps after {args.warmup} warm-up; {os.cpu_count()} CPU cores")
-  print(f"{'precision':>9} {'framework':>10} {'step s':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'peak MB':>8} {'compile s':>9}")
+  print(f"{'precision':>9} {'framework':>10} {'step s':>8} {'tokens/s':>9} {'GFLOP/s':>8} {'peak MB':>8} {'compile s':>9}"
+        f" {'matmul GFLOP/s':>14} {'floor s':>7}")
   for precision in args.precisions.split(","):
     res = {}
     for fw in ("jax", "torch"):
@@ -149,15 +189,27 @@ def main() -> None:
         print(f"{fw} {precision} failed:\n{out.stderr[-2000:]}")
         continue
       res[fw] = json.loads(line[7:])
+    for fw in ("jax", "torch"):  # the hardware/library ceiling each framework's step is up against
+      cmd = [sys.executable, __file__, f"--child=matmul:{fw}:{precision}", f"--batch={args.batch}", f"--seq={args.seq}"]
+      out = subprocess.run(cmd, capture_output=True, text=True)
+      line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+      if line is not None and fw in res:
+        res[fw]["matmul_gflops"] = json.loads(line[7:])["gflops"]
     flops = res.get("jax", {}).get("flops", 0.0)
     for fw, r in res.items():
       gflops = flops / r["step_s"] / 1e9 if flops else float("nan")
       comp = f"{r['compile_s']:9.1f}" if "compile_s" in r else f"{'-':>9}"
+      mm = r.get("matmul_gflops", float("nan"))
+      # floor: the step's FLOPs at this framework's best matmul rate on the step's main shape (no overheads at all)
       print(f"{precision:>9} {fw:>10} {r['step_s']:8.3f} {tokens / r['step_s']:9.0f} {gflops:8.1f} "
-            f"{r['peak_rss_mb']:8.0f} {comp}")
+            f"{r['peak_rss_mb']:8.0f} {comp} {mm:14.1f} {flops / mm / 1e9 if flops else float('nan'):7.2f}")
     if len(res) == 2:
       print(f"{precision:>9} {'ratio':>10} jaxrec / peft tokens/s = {res['torch']['step_s'] / res['jax']['step_s']:.2f}×"
             f" (target ≥ 1.5×)")
+      if "matmul_gflops" in res["jax"]:
+        best = flops / res["jax"]["matmul_gflops"] / 1e9
+        print(f"{precision:>9} {'ceiling':>10} even at its matmul floor ({best:.2f} s) jaxrec would reach "
+              f"{res['torch']['step_s'] / best:.2f}× peft")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Tolerance: the decoder is identical math (tiny configs agree to ~2e-7), but 30 float32 layers accumulate rounding in
 a different order than PyTorch's kernels. Measured max |Δlogit| on these prompts: 0.75e-4 to 1.1e-4 for logits of
 magnitude ~40 (3e-6 relative); the bound below is 2e-4 absolute, and the argmax token must agree everywhere.
+The brief's 1e-4 is then asserted with both models computing in float64 (norms and softmax stay float32 in both, as
+transformers does), which removes the accumulation-order noise: measured 2.6e-5 there.
 """
 
 import jax.numpy as jnp
@@ -12,7 +14,8 @@ import pytest
 from jaxrec.llm import assets, generate, loading, tokenizer
 from jaxrec.llm.model import Decoder
 
-TOL_REAL = 2e-4
+TOL_REAL = 2e-4  # float32 compute on both sides
+TOL_F64 = 1e-4  # float64 compute on both sides
 PROMPTS = [
     "Hello world, how are you?",
     'The user liked "Toy Story" and "Heat". Will the user like "Casino"? Answer:',
@@ -50,6 +53,17 @@ def test_logits_match_transformers_gguf_loader(smollm):
   real = mask > 0
   assert np.abs(got - want)[real].max() <= TOL_REAL
   assert (got.argmax(-1) == want.argmax(-1))[real].all()
+
+  import jax
+
+  with torch.no_grad():
+    want64 = ref.double()(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
+                          position_ids=torch.tensor(pos)).logits.numpy()
+  with jax.enable_x64(True):
+    p64 = jax.tree.map(lambda a: jnp.asarray(np.asarray(a, np.float64)), params)
+    got64 = Decoder(cfg, dtype=jnp.float64).apply({"params": p64}, jnp.asarray(ids), attention_mask=jnp.asarray(mask))
+    got64 = np.asarray(got64["logits"])
+  assert np.abs(got64 - want64)[real].max() <= TOL_F64
 
   # Without undoing llama.cpp's q/k row permutation the model is wrong by a wide margin.
   broken = loading.map_tensors

@@ -28,6 +28,37 @@ Array = jax.Array
 _init = nn.initializers.normal(stddev=0.02)
 
 
+@jax.custom_vjp
+def _f32_acc_dot(x: Array, w: Array) -> Array:
+  """x [..., in] @ w [in, out] with float32 accumulation, result in x's dtype; its backward does the same."""
+  return jax.lax.dot_general(x, w, (((x.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.float32
+                             ).astype(x.dtype)
+
+
+def _f32_acc_fwd(x, w):
+  return _f32_acc_dot(x, w), (x, w)
+
+
+def _f32_acc_bwd(res, g):
+  x, w = res
+  dx = jax.lax.dot_general(g, w, (((g.ndim - 1,), (1,)), ((), ())), preferred_element_type=jnp.float32)  # [..., in]
+  x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])  # [N, in], [N, out]
+  dw = jax.lax.dot_general(x2, g2, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)  # [in, out]
+  return dx.astype(x.dtype), dw.astype(w.dtype)  # XLA drops dw when nothing reads it (frozen kernels)
+
+
+_f32_acc_dot.defvjp(_f32_acc_fwd, _f32_acc_bwd)
+
+
+def _dot(x: Array, w: Array, dtype) -> Array:
+  """x @ w in the compute dtype. Below float32, both passes accumulate in float32: XLA's CPU backend runs such bf16
+  dots ~2.4x faster than bf16-accumulating ones (182 vs 75 GFLOP/s at 512x576x1536) and they are more exact. A
+  float32 dot stays a plain `jnp.dot`, which XLA fuses better than the explicit form (measured)."""
+  if jnp.dtype(dtype) == jnp.float32:
+    return jnp.dot(x.astype(dtype), w.astype(dtype))
+  return _f32_acc_dot(x.astype(dtype), w.astype(dtype))
+
+
 def rope_inv_freq(cfg: LlamaConfig) -> np.ndarray:
   """Rotary inverse frequencies [head_dim/2], with Llama-3 or linear scaling when the checkpoint asks for it."""
   dim = cfg.head_dim
@@ -77,7 +108,7 @@ class Linear(nn.Module):
     kernel = self.param(
         "kernel", nn.with_logical_partitioning(_init, self.axes), (x.shape[-1], self.features), self.param_dtype)
     x = x.astype(self.dtype)
-    y = jnp.dot(x, kernel.astype(self.dtype))
+    y = _dot(x, kernel, self.dtype)
     if self.use_bias:
       bias = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, self.axes[1:]), (self.features,),
                         self.param_dtype)
@@ -86,7 +117,7 @@ class Linear(nn.Module):
       a = self.get_variable("lora", "a").astype(self.dtype)  # [in, r]
       b = self.get_variable("lora", "b").astype(self.dtype)  # [r, out]
       h = nn.Dropout(rate=self.lora_dropout)(x, deterministic=deterministic or self.lora_dropout == 0.0)
-      y = y + self.lora_scale * jnp.dot(jnp.dot(h, a), b)
+      y = y + self.lora_scale * _dot(_dot(h, a, self.dtype), b, self.dtype)
     return y
 
 
@@ -131,7 +162,8 @@ class Attention(nn.Module):
     v = jnp.repeat(v, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
     scores = jnp.einsum("bhtd,bhsd->bhts", q, k).astype(jnp.float32) / math.sqrt(dh)  # [B, H, T, S]
     probs = jax.nn.softmax(scores + bias[:, None], axis=-1).astype(self.dtype)
-    out = jnp.einsum("bhts,bhsd->bhtd", probs, v).transpose(0, 2, 1, 3).reshape(b, t, cfg.num_heads * dh)
+    out = jnp.einsum("bhts,bhsd->bhtd", probs, v)  # [B, H, T, Dh]
+    out = out.transpose(0, 2, 1, 3).reshape(b, t, cfg.num_heads * dh)  # [B, T, H·Dh]
     return Linear(cfg.hidden_size, ("q_heads", "embed"), cfg.o_bias, name="o_proj", **lin)(out, deterministic)
 
 
