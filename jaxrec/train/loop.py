@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from jaxrec.errors import JaxrecError
@@ -145,7 +146,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
     if stage.max_steps > 0:
       total = min(total, int(stage.max_steps))
     optimizer, schedule = make_optimizer(stage.optimizer, total)
-    opt_state = optimizer.init(trainable)
+    opt_state = _place_like(optimizer.init(trainable), trainable)
     rng = jax.random.fold_in(jax.random.PRNGKey(int(config.seed)), index)
     meta = {"step": 0, "best_value": None, "best_step": -1, "bad_evals": 0, "stopped_early": False}
     restored = ckpt.restore_latest({"trainable": trainable, "opt_state": opt_state, "rng": rng})
@@ -221,6 +222,21 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
     return combine(best[0]["trainable"], frozen), summary
   finally:
     ckpt.close()
+
+
+def _place_like(opt_state, trainable):
+  """The optimiser's step counters, made without a sharding, replicated on the trainable leaves' mesh.
+
+  The step returns them on that mesh; a first call with unplaced counters is a different program, so every stage
+  compiled its step twice (12-15 s each for the tiny test LLM on a busy CPU, more for a real one).
+  """
+  meshes = [leaf.sharding.mesh for leaf in jax.tree.leaves(trainable)
+            if isinstance(getattr(leaf, "sharding", None), NamedSharding)]
+  if not meshes:
+    return opt_state
+  replicated = NamedSharding(meshes[0], P())
+  return jax.tree.map(lambda x: x if isinstance(getattr(x, "sharding", None), NamedSharding)
+                      else jax.device_put(x, replicated), opt_state)
 
 
 def _clean(metrics: Mapping[str, Any]) -> dict[str, Any]:
