@@ -7,11 +7,12 @@
   lr         stages[*].optimizer.lr over --values (default 1e-4,3e-4,1e-3,3e-3); plots Precision@K (the paper's
              Fig. 2)
   heads      model.fusion.heads (default 1,2,4,8; each must divide the hidden size); plots Coverage@K (Fig. 3)
-  ablations  the variants of `jaxrec.train.multiscale_config.VARIANTS` (default full,single,lam0,mean,beta0,k2);
-             a bar chart of NDCG@10 / Precision@10
-Each run trains in <workdir>/<sweep>_<value>/ (a finished one is reused, a killed one resumes) with the config's
-own budget and the other --config.x=... overrides; the sweep writes <workdir>/<sweep>.csv (one row per value, every
-metric of config.eval.split), <workdir>/<sweep>.png and <workdir>/<sweep>.md, and prints the table.
+  ablations  the variants of `jaxrec.train.multiscale_config.VARIANTS` (default full,nocenter,noprior,single,lam0,
+             mean,beta0,k2); a bar chart of NDCG@10 / Precision@10 / Coverage@10
+Each run trains in <workdir>/<sweep>_<value>/ (a finished run of the same config is read back, not evaluated again;
+a killed one resumes) with the config's own budget and the other --config.x=... overrides; the sweep writes
+<workdir>/<sweep>.csv (one row per value, every metric of config.eval.split), <workdir>/<sweep>.png and
+<workdir>/<sweep>.md, and prints the table.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import copy
 import csv
 import importlib
+import json
 import os
 import pathlib
 import sys
@@ -38,7 +40,7 @@ _VALUES = flags.DEFINE_list("values", None, "values to try (default: see the mod
 _PROGRESS = flags.DEFINE_bool("progress", False, "show the progress bars")
 
 DEFAULTS = {"lr": ["1e-4", "3e-4", "1e-3", "3e-3"], "heads": ["1", "2", "4", "8"],
-            "ablations": ["full", "single", "lam0", "mean", "beta0", "k2"]}
+            "ablations": ["full", "nocenter", "noprior", "single", "lam0", "mean", "beta0", "k2"]}
 PLOTTED = {"lr": "precision", "heads": "coverage", "ablations": None}
 
 
@@ -78,11 +80,31 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
   split = config.eval.split
   rows = []
   for value in values:
-    results = module.train(variant_config(config, sweep, value), workdir / f"{sweep}_{value}", progress=progress)
+    variant, run = variant_config(config, sweep, value), workdir / f"{sweep}_{value}"
+    results = finished_results(variant, run) or module.train(variant, run, progress=progress)
     metrics = results.get(split) or next(iter(results.values()))
     rows.append({sweep: value, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
   write_outputs(rows, workdir, sweep, list(config.eval.ks))
   return rows
+
+
+def finished_results(config, run: pathlib.Path) -> dict | None:
+  """The final metrics of a finished run of exactly `config` (so a sweep point shared with another sweep, e.g. the
+  default lr, is not evaluated again), else None."""
+  try:
+    same = json.loads((run / "config.json").read_text()) == json.loads(config.to_json_best_effort())
+    return json.loads((run / "metrics.json").read_text())["splits"] if same else None
+  except (OSError, KeyError, ValueError):
+    return None
+
+
+def _column_order(field: str):
+  """The swept field, then metrics by K in the order precision, recall, ndcg, coverage, hit, then the rest."""
+  name, _, k = field.partition("@")
+  order = ("precision", "recall", "ndcg", "coverage", "hit")
+  if not k:
+    return (0 if field in DEFAULTS else 2, 0, 0, field)
+  return (1, int(k), order.index(name) if name in order else len(order), field)
 
 
 def write_outputs(rows: list[dict], workdir: pathlib.Path, sweep: str, ks) -> None:
@@ -90,7 +112,7 @@ def write_outputs(rows: list[dict], workdir: pathlib.Path, sweep: str, ks) -> No
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fields = list(dict.fromkeys(k for r in rows for k in r))
+  fields = sorted(dict.fromkeys(k for r in rows for k in r), key=_column_order)  # read-back runs come key-sorted
   with open(workdir / f"{sweep}.csv", "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=fields)
     w.writeheader()
@@ -105,11 +127,12 @@ def write_outputs(rows: list[dict], workdir: pathlib.Path, sweep: str, ks) -> No
   fig, ax = plt.subplots(figsize=(5, 3.5))
   labels = [str(r[sweep]) for r in rows]
   metric = PLOTTED[sweep]
-  if metric is None:
-    width = 0.4
-    for i, name in enumerate(("ndcg@10", "precision@10")):
+  if metric is None:  # accuracy beside diversity: an ablation can trade one for the other
+    names = ("ndcg@10", "precision@10", "coverage@10")
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
       ax.bar([x + i * width for x in range(len(rows))], [r.get(name, 0.0) for r in rows], width, label=name)
-    ax.set_xticks([x + width / 2 for x in range(len(rows))], labels)
+    ax.set_xticks([x + width for x in range(len(rows))], labels, rotation=30, ha="right")
     ax.set_ylabel("validation metric")
   else:
     xs = [float(v) for v in labels]

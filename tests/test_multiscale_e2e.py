@@ -44,5 +44,10 @@ def test_config_args_and_errors():
   assert load_config("ml100k_multiscale.py", "tiny,single").model.scales.num == 1
   assert load_config("ml100k_multiscale.py", "lam0").model.align.lam == 0.0
   assert load_config("ml100k_multiscale.py", "").model.keep_layers == 3
+  nocenter = load_config("ml100k_multiscale.py", "nocenter").model
+  assert not nocenter.center and nocenter.pop_prior == 0.0
+  # The CF baselines beside it: the same top-K protocol through the 'topk' token.
+  mf = load_config("baselines/mf.py", "ml100k,topk")
+  assert (mf.eval.kind, mf.model.loss, mf.stages[0].early_stopping.metric) == ("topk", "bpr", "ndcg@10")
   with pytest.raises(JaxrecError, match="unknown token 'bogus'"):
     load_config("ml100k_multiscale.py", "bogus")

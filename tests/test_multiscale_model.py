@@ -141,3 +141,23 @@ def test_gradients_reach_only_the_stages_trainable_leaves(llm_params):
   assert all(not np.array_equal(np.asarray(new_leaf), before_leaf)
              for new_leaf, before_leaf in zip(jax.tree.leaves(new), jax.tree.leaves(before)))
   assert np.isfinite(float(metrics["loss"])) and {"rec_loss", "align_loss", "alpha_0"} <= set(metrics)
+
+
+def test_centres_are_the_fitted_samples_means(llm_params):
+  # Centring is what keeps every user from getting the same top-K (see jaxrec.models.multiscale): after fitting on
+  # a sample, that sample's user scale vectors and item vectors average to zero (heads are linear, norms off).
+  model, params = _model(llm_params, score_norm=False)
+  params["lora"] = jax.tree.map(jnp.zeros_like, params["lora"])  # fresh adapters, as when `build` fits
+  batch = _batch(b=4, n=3)
+  users = {k: batch[k] for k in ("input_ids", "attention_mask", "segment")}
+  items = {k: batch[f"neg_{k}"] for k in ("input_ids", "attention_mask", "segment")}
+  assert not np.asarray(params["center"]["user"]).any()
+  fitted = model.fit_centers(params, users, items)
+  assert fitted["center"]["user"].shape == (model.k, CFG.hidden_size)
+  scales = jax.jit(model.encode_users)(fitted, users)["scales"]  # [B, K, d]
+  np.testing.assert_allclose(np.asarray(jnp.mean(scales, 0)), 0.0, atol=1e-5)
+  v = jax.jit(model.encode_items)(fitted, items["input_ids"], items["attention_mask"], items["segment"],
+                                  batch["neg_item"])
+  np.testing.assert_allclose(np.asarray(jnp.mean(v, 0)), 0.0, atol=1e-5)
+  off, off_params = _model(llm_params, center=False)
+  assert "center" not in off_params and off.fit_centers(off_params, users, items) is off_params

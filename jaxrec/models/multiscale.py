@@ -12,8 +12,22 @@ LLMs"), as a two-tower top-K model over a LoRA-adapted decoder. Equations (the p
 Items: their text (title, genres) through the same adapted decoder, the last layer mean-pooled (or its last token),
 v = h W_i (+ an id embedding); score(u, i) = zᵀ v, both unit-normalised when `score_norm`.
 
+Centering (`center`, on by default): a decoder's pooled hidden states share one dominant direction (SmolLM2's first
+layers: mean pairwise cosine 0.95 between ML-100K item texts, 0.87 between users). Under cosine scores that makes
+zᵀv ≈ zᵀc / |c + δ_i|, an item-only term: at init 84 % of the score variance was item bias and every user got the
+same top-K (Coverage@10 0.03). So, as in BERT-whitening (Su et al. 2021), the scale vectors H^(s_k) and the pooled
+item vector h are centred by fixed means μ (params['center'], never trained), estimated once from the adapter-free
+model on a sample of training histories and catalogue items (`fit_centers`); eqs. 2-6 then run on H - μ.
+
+Popularity prior (`pop_prior` γ, ranking only): centring removes the accidental item-norm term, and with it the
+item base rate, which on a time-ordered split carries most of the signal (ML-100K validation: most-popular NDCG@10
+0.22). Trained against in-batch, i.e. popularity-sampled, negatives, zᵀv / τ estimates a likelihood ratio
+log p(i | u) / p(i) + const (the log-Q argument of Yi et al. 2019), so Bayes' rule ranks by
+zᵀv / τ + γ log p̂(i) with γ = 1 and p̂ the add-one smoothed item frequency of the training split (`score_all`).
+
 Params: {'llm' (frozen backbone), 'lora', 'align': {'m'}, 'pool': {'q'}, 'fusion': {'w', 'q'}, 'head': {'user',
-'item'}, 'item_embed'}, each present only when the config uses it; stage regexes select by these prefixes.
+'item'}, 'item_embed', 'center': {'user' [K, D], 'item' [D]}}, each present only when the config uses it; stage
+regexes select by these prefixes ('center' is never trainable).
 Training batches (`jaxrec.train.multiscale_task`): input_ids / attention_mask / segment [B, T] (history),
 pos_* [B, Ti] and neg_* [N, Ti] (item texts), pos_item [B], neg_item [N].
 """
@@ -61,6 +75,8 @@ class MultiScaleRec:
   score_norm: bool = True
   item_pool: str = "mean"
   item_id_embed: bool = False
+  center: bool = True
+  pop_prior: float = 1.0
   user_adapted: bool = True
   rec_loss: str = "softmax"
   in_batch: bool = True
@@ -104,7 +120,24 @@ class MultiScaleRec:
                         "item": std * jax.random.normal(r[4], (self.hidden, self.proj_dim), jnp.float32)}
     if self.item_id_embed:
       params["item_embed"] = {"embedding": 0.01 * jax.random.normal(r[5], (self.n_items + 1, self.out_dim))}
+    if self.center:  # zeros until `fit_centers`
+      params["center"] = {"user": jnp.zeros((self.k, self.hidden), jnp.float32),
+                          "item": jnp.zeros((self.hidden,), jnp.float32)}
     return params
+
+  def fit_centers(self, params, user_batch, item_batch) -> dict[str, Any]:
+    """params with 'center' set to the mean scale vectors of `user_batch` and the mean pooled item vector of
+    `item_batch` (input_ids / attention_mask / segment, plus 'item'), read from the adapter-free model."""
+    if not self.center:
+      return params
+
+    def means(params):
+      hs = self._scales(params, user_batch, None, {})  # [B, K, D]; no adapters (B = 0 at init anyway)
+      h = self._item_hidden(params, item_batch["input_ids"], item_batch["attention_mask"], item_batch["segment"],
+                            None, {})  # [N, D]
+      return {"user": jnp.mean(hs, 0), "item": jnp.mean(h, 0)}
+
+    return {**params, "center": jax.jit(means)(params)}
 
   def adapters(self, params) -> dict[str, Any]:
     """Eq. 4: the effective adapters the decoder runs with."""
@@ -123,14 +156,26 @@ class MultiScaleRec:
   def _unit(self, x: Array) -> Array:
     return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-8) if self.score_norm else x
 
-  def encode_users(self, params, batch, rng: Array | None = None, adapters=None) -> dict[str, Array]:
-    """{'z': [B, d] user vectors, 'scales': [B, K, d] per-scale vectors u_k, 'alpha': [B, K, h] fusion weights}."""
-    adapters = (self.adapters(params) if adapters is None else adapters) if self.user_adapted else {}
+  def _scales(self, params, batch, rng, adapters) -> Array:
+    """[B, K, D] eq. 2's scale vectors, RMS-normalised when `scale_norm`, not centred."""
     out = self._run(params, adapters, batch["input_ids"], batch["attention_mask"], rng, True)
     hs = P.pool_scales(out["hidden_states"], batch["segment"], batch["attention_mask"], self.layers, self.windows,
                        self.pooling, params["pool"]["q"] if "pool" in params else None)  # [B, K, D]
-    if self.scale_norm:
-      hs = P.rms_normalize(hs)
+    return P.rms_normalize(hs) if self.scale_norm else hs
+
+  def _item_hidden(self, params, ids, mask, segment, rng, adapters) -> Array:
+    """[N, D] pooled last-layer states of item texts, not centred."""
+    h = self._run(params, adapters, ids, mask, rng, False)["last_hidden_state"]  # [N, Ti, D]
+    if self.item_pool == "mean":
+      return P.mean_pool(h, P.window_mask(segment, 0, mask))
+    return h[:, -1].astype(jnp.float32)  # left padding: the last token is column Ti - 1
+
+  def encode_users(self, params, batch, rng: Array | None = None, adapters=None) -> dict[str, Array]:
+    """{'z': [B, d] user vectors, 'scales': [B, K, d] per-scale vectors u_k, 'alpha': [B, K, h] fusion weights}."""
+    adapters = (self.adapters(params) if adapters is None else adapters) if self.user_adapted else {}
+    hs = self._scales(params, batch, rng, adapters)
+    if "center" in params:
+      hs = hs - params["center"]["user"]
     if self.fusion == "attention":
       alpha = F.fusion_weights(params["fusion"], hs)  # [B, K, h]
     else:
@@ -143,11 +188,9 @@ class MultiScaleRec:
                    adapters=None) -> Array:
     """Item texts [N, Ti] (+ their ids [N]) → [N, d] item vectors."""
     adapters = self.adapters(params) if adapters is None else adapters
-    h = self._run(params, adapters, ids, mask, rng, False)["last_hidden_state"]  # [N, Ti, D]
-    if self.item_pool == "mean":
-      v = P.mean_pool(h, P.window_mask(segment, 0, mask))
-    else:
-      v = h[:, -1].astype(jnp.float32)  # left padding: the last token is column Ti - 1
+    v = self._item_hidden(params, ids, mask, segment, rng, adapters)
+    if "center" in params:
+      v = v - params["center"]["item"]
     v = self._head(params, v, "item")
     if self.item_id_embed:
       v = v + jnp.take(params["item_embed"]["embedding"], items, axis=0)
@@ -175,9 +218,13 @@ class MultiScaleRec:
     aux.update({f"alpha_{k}": jnp.mean(user["alpha"][:, k]) for k in range(self.k)})
     return rec + self.beta * al, aux
 
-  def score_all(self, params, batch, item_table: Array) -> Array:
-    """[B, n_items + 1] scores of every item (column 0 is padding) from precomputed item vectors [I + 1, d]."""
-    return self.encode_users(params, batch)["z"] @ item_table.T
+  def score_all(self, params, batch, item_table: Array, log_prior: Array | None = None) -> Array:
+    """[B, n_items + 1] ranking logits zᵀv / τ (+ γ log p̂(i) given `log_prior` [I + 1]) of every item (column 0 is
+    padding) from precomputed item vectors [I + 1, d]."""
+    logits = self.encode_users(params, batch)["z"] @ item_table.T / self.temperature
+    if log_prior is not None and self.pop_prior:
+      logits = logits + self.pop_prior * log_prior[None, :]
+    return logits
 
 
 def make_loss_fn(model: MultiScaleRec):
@@ -205,7 +252,8 @@ def from_config(model_cfg, llm_cfg, n_items: int) -> MultiScaleRec:
       pooling=model_cfg.scales.pooling, scale_norm=bool(model_cfg.scales.norm), lam=float(model_cfg.align.lam),
       learn_m=model_cfg.align.m == "learned", fusion=model_cfg.fusion.kind, heads=int(model_cfg.fusion.heads),
       key_dim=int(model_cfg.fusion.key_dim), proj_dim=int(model_cfg.proj_dim), score_norm=bool(model_cfg.score_norm),
-      item_pool=model_cfg.item.pool, item_id_embed=bool(model_cfg.item.id_embed),
+      item_pool=model_cfg.item.pool, item_id_embed=bool(model_cfg.item.id_embed), center=bool(model_cfg.center),
+      pop_prior=float(model_cfg.pop_prior),
       user_adapted=bool(model_cfg.user.adapted), rec_loss=model_cfg.loss.rec, in_batch=bool(model_cfg.loss.in_batch),
       temperature=float(model_cfg.loss.temperature), beta=float(model_cfg.loss.beta),
       align_loss=model_cfg.loss.align, align_temperature=float(model_cfg.loss.align_temperature))

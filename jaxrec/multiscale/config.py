@@ -16,6 +16,8 @@
   user: max_history (items in the text), prefix, adapted (LoRA on the user tower too; False = eq. 1's frozen θ0)
   item: max_tokens, with_genres, prefix, pool: 'mean' | 'last', id_embed (add a learned id embedding)
   proj_dim: int                  user / item heads D → d (0: inner products in the LLM's hidden space)
+  center: bool                   subtract fixed mean scale / item vectors (anisotropy; `jaxrec.models.multiscale`)
+  pop_prior: γ                   ranking logits zᵀv / τ + γ log p̂(i), p̂ = training item frequency (0: off)
   score_norm: bool               unit-normalise user and item vectors (scores are then cosines; τ sets the scale)
   loss: rec 'softmax' | 'bpr', in_batch, n_negatives, temperature τ, beta β, align 'infonce' | 'cosine',
         align_temperature        eq. 6
@@ -63,6 +65,8 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       "user": {"max_history": 10, "prefix": "A user watched, oldest first:", "adapted": True},
       "item": {"max_tokens": 24, "with_genres": True, "prefix": "A movie:", "pool": "mean", "id_embed": False},
       "proj_dim": 128,
+      "center": True,
+      "pop_prior": 1.0,
       "score_norm": True,
       "loss": {"rec": "softmax", "in_batch": True, "n_negatives": 64, "temperature": 0.1, "beta": 0.1,
                "align": "infonce", "align_temperature": 0.1},
@@ -103,5 +107,7 @@ def validate(m) -> None:
   _check(m.item.pool in ("mean", "last"), "item.pool", "'mean' or 'last'", m.item.pool)
   _check(m.user.max_history >= 1, "user.max_history", "an integer >= 1", m.user.max_history)
   _check(m.item.max_tokens >= 1, "item.max_tokens", "an integer >= 1", m.item.max_tokens)
+  _check(isinstance(m.center, bool), "center", "True or False", m.center)
+  _check(m.pop_prior >= 0, "pop_prior", "γ >= 0", m.pop_prior)
   _check(m.proj_dim >= 0, "proj_dim", "an integer >= 0", m.proj_dim)
   _check(m.dtype in ("float32", "bfloat16"), "dtype", "'float32' or 'bfloat16'", m.dtype)

@@ -1,7 +1,10 @@
 """Shared pieces of the CF baseline configs (configs/baselines/*.py).
 
 `get_config(arg)` in each baseline passes its arg here: comma-separated tokens, one dataset ('ml1m' default,
-'bookcrossing', 'synthetic') and optionally 'tiny' (a few hundred rows, a few steps: for tests).
+'bookcrossing', 'ml100k', 'ml1m_topk', 'synthetic'), optionally 'tiny' (a few hundred rows, a few steps: for
+tests) and 'topk': implicit full-catalogue top-K instead of CTR (BPR on the positive rows, validation
+P / R / NDCG / Coverage @10, 20 with training items masked, early stopping on NDCG@10), the multi-scale
+recommender's protocol (e.g. `mf.py:ml100k,topk` beside configs/ml100k_multiscale.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.train.config import stage_config
 
 DATASETS = {"ml1m": "ml1m_collm", "bookcrossing": "bookcrossing", "ml100k": "ml100k", "amazon_book": "amazon_book",
-            "synthetic": "synthetic"}
+            "ml1m_topk": "ml1m_topk", "synthetic": "synthetic"}
 
 
 def parse_arg(arg: str | None) -> tuple[str, bool]:
@@ -21,7 +24,7 @@ def parse_arg(arg: str | None) -> tuple[str, bool]:
   unknown = [t for t in tokens if t not in DATASETS and t != "tiny"]
   if unknown:
     raise JaxrecError(f"config arg {arg!r}: unknown token {unknown[0]!r}; expected one of "
-                      f"{sorted(DATASETS)} and optionally 'tiny'")
+                      f"{sorted(DATASETS)} and optionally 'tiny' (and 'topk')")
   names = [t for t in tokens if t in DATASETS]
   if len(names) > 1:
     raise JaxrecError(f"config arg {arg!r}: more than one dataset")
@@ -44,8 +47,11 @@ def data_config(dataset: str, tiny: bool) -> ml_collections.ConfigDict:
 
 def base_config(arg, model: dict, lr: float, weight_decay: float, num_epochs: int, batch_size: int = 1024,
                 patience: int = 5) -> ml_collections.ConfigDict:
-  """A one-stage CTR config: AdamW + cosine, validation AUC each epoch, early stopping on it."""
-  dataset, tiny = parse_arg(arg)
+  """A one-stage CTR config: AdamW + cosine, validation AUC each epoch, early stopping on it ('topk' in arg: BPR,
+  validation top-K, early stopping on NDCG@10)."""
+  tokens = [t for t in (arg or "").replace(":", ",").split(",") if t]
+  topk = "topk" in tokens
+  dataset, tiny = parse_arg(",".join(t for t in tokens if t != "topk"))
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.data = data_config(dataset, tiny)
@@ -61,6 +67,10 @@ def base_config(arg, model: dict, lr: float, weight_decay: float, num_epochs: in
       early_stopping=dict(metric="auc", mode="max", patience=patience))]
   splits = ["valid", "valid_small"] if dataset in ("ml1m", "ml100k", "amazon_book") else ["valid"]
   config.eval = ml_collections.ConfigDict(dict(kind="ctr", split="valid", final_splits=splits, ks=[10, 20]))
+  if topk:
+    config.model.loss = "bpr"
+    config.stages[0].early_stopping.metric = "ndcg@10"
+    config.eval = ml_collections.ConfigDict(dict(kind="topk", split="valid", final_splits=["valid"], ks=[10, 20]))
   return config
 
 

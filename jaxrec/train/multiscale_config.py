@@ -10,6 +10,8 @@ tests) and at most one variant, the ablations of the issue at the same budget:
   beta0   β = 0: no cross-scale consistency term
   bpr     BPR instead of sampled softmax
   fixedm  M fixed to the identity
+  nocenter  neither centring nor popularity prior: the first runs' model, whose top-K collapsed onto a few items
+  noprior   centred, no popularity prior (γ = 0)
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ VARIANTS = {
     "beta0": {"loss": {"beta": 0.0}},
     "bpr": {"loss": {"rec": "bpr"}},
     "fixedm": {"align": {"m": "identity"}},
+    "nocenter": {"center": False, "pop_prior": 0.0},
+    "noprior": {"pop_prior": 0.0},
 }
 TRAINABLE = ["lora/.*", "align/.*", "pool/.*", "fusion/.*", "head/.*", "item_embed/.*"]
 

@@ -1,9 +1,9 @@
 """workdir/results.md of a multi-scale run: its top-K table beside CF baselines and the paper's reported figures.
 
-Rows: this run on each final split, then every baseline named in `config.report.baselines` ({label: workdir of a
-finished launch/train.py run on the same split}; its metrics.json is read, missing ones are listed as such), then
-`config.report.paper` ({metric: value}, the paper's Table 1) when filled in. The paper does not say which K its
-Precision / Recall / NDCG / Coverage use.
+Rows: this run on each final split, the most-popular ranking on it, then every baseline named in
+`config.report.baselines` ({label: workdir of a finished launch/train.py run on the same split}; its metrics.json is
+read, missing ones are listed as such), then `config.report.paper` ({metric: value}, the paper's Table 1) when filled
+in. The paper does not say which K its Precision / Recall / NDCG / Coverage use.
 """
 
 from __future__ import annotations
@@ -38,17 +38,21 @@ def baseline_rows(baselines: Mapping[str, str], split: str, columns) -> list[str
   return rows
 
 
-def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping) -> None:
+def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping,
+                  most_popular: Mapping[str, Mapping] | None = None) -> None:
   columns = [c for c in COLUMNS if any(c in m for m in results.values())] or COLUMNS
   report = config.get("report", {})
   lines = [f"# Multi-scale LoRA recommender: {config.data.name}", "",
            f"Model: K = {budget.get('scales')} scales, λ = {config.model.align.lam} (M {config.model.align.m}), "
            f"fusion {config.model.fusion.kind} (h = {config.model.fusion.heads}), β = {config.model.loss.beta}, "
-           f"L_rec {config.model.loss.rec}, LoRA r = {config.model.lora.rank}.", "",
+           f"L_rec {config.model.loss.rec}, LoRA r = {config.model.lora.rank}, centring "
+           f"{'on' if config.model.get('center', False) else 'off'}, popularity prior γ = "
+           f"{config.model.get('pop_prior', 0.0)}.", "",
            f"Budget: {json.dumps(dict(budget), sort_keys=True)}", "",
            "Full-catalogue top-K, the user's training items masked, one query per user.", "",
            "| run | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
   lines += [_row(f"multi-scale ({split})", m, columns) for split, m in results.items()]
+  lines += [_row(f"most popular in train ({split})", m, columns) for split, m in (most_popular or {}).items()]
   base = dict(report.get("baselines", {}) or {})
   for split in results:
     lines += baseline_rows(base, split, columns)

@@ -17,7 +17,7 @@ config.model.keep_layers (decoder layers kept).
 
 from __future__ import annotations
 
-import json
+import hashlib
 import pathlib
 
 import jax
@@ -73,6 +73,8 @@ def load_data(config):
   if not len(rows):
     raise JaxrecError("config.budget: no training rows left (check train_users / rows_per_user)")
   masked = train_items(ds)
+  # Item frequencies of the whole training split (what the CF baselines see), for the popularity prior.
+  ds.info["train_item_counts"] = np.bincount(tr.item[keep], minlength=ds.n_items + 1)
   ds.splits["train"] = tr.take(rows)
   for name in [s for s in ds.splits if s != "train"]:
     sp = ds.splits[name]
@@ -89,7 +91,20 @@ def build(config, llm=None):
   m = config.model
   table = T.build_item_tokens(tok, dataset.item_text, dataset.item_genres, bool(m.item.with_genres),
                               int(m.item.max_tokens), m.user.prefix, m.item.prefix)
+  params = fit_centers(model, params, dataset.splits["train"], table, int(m.user.max_history), int(config.seed))
   return dataset, model, params, table
+
+
+def fit_centers(model, params, train, table: T.ItemTokens, max_history: int, seed: int, n: int = 128):
+  """Centres (`MultiScaleRec.fit_centers`) from n seeded training histories and n seeded catalogue items: one batch
+  each, so the estimate costs about one training step."""
+  if not model.center:
+    return params
+  rng = np.random.default_rng([seed, 11])
+  rows = rng.choice(len(train), min(n, len(train)), replace=False)
+  users = T.encode_histories(table, train.history[rows, -max_history:], table.user_length(max_history))
+  items = T.encode_items(table, rng.choice(np.arange(1, model.n_items + 1), min(n, model.n_items), replace=False))
+  return model.fit_centers(params, users, items)
 
 
 class TextBatcher:
@@ -140,26 +155,55 @@ def make_item_table(model, table: T.ItemTokens, chunk: int = 256):
   return item_table
 
 
+def _fingerprint(params) -> str:
+  """Digest of every leaf but the frozen backbone's (adapters, heads, centres: small), to reuse an item table."""
+  h = hashlib.sha1()
+  for path, leaf in jax.tree_util.tree_leaves_with_path({k: v for k, v in params.items() if k != "llm"}):
+    h.update(jax.tree_util.keystr(path).encode())
+    h.update(np.asarray(leaf).tobytes())
+  return h.hexdigest()
+
+
 def make_evaluator(config, dataset, model, table):
-  """(params, split) → top-K metrics dict; also returns the item table it used under 'item_table' (not a metric)."""
-  item_table = make_item_table(model, table, int(config.get("eval_item_chunk", 256)))
+  """(params, split[, return_items]) → top-K metrics (and the item vectors used). The item table, the costliest
+  part (every item text through the decoder), is reused while the trainable params are unchanged: the final
+  evaluation of the best params usually repeats the last validation's."""
+  compute_items = make_item_table(model, table, int(config.get("eval_item_chunk", 256)))
+  cache: dict[str, np.ndarray] = {}
+
+  def item_table(params):
+    key = _fingerprint(params)
+    if key not in cache:
+      cache.clear()
+      cache[key] = compute_items(params)
+    return cache[key]
+
   score = jax.jit(model.score_all)
   h = int(config.model.user.max_history)
   length = table.user_length(h)
   masked = dataset.train_items_by_user
+  prior = jnp.asarray(log_prior(dataset.info["train_item_counts"]))
 
   def evaluator(params, split, return_items: bool = False):
     items = jnp.asarray(item_table(params))
 
     def score_all_batch(batch):
       enc = T.encode_histories(table, batch["history"][:, -h:], length)
-      return score(params, enc, items)
+      return score(params, enc, items, prior)
 
     out = ev.evaluate_topk(score_all_batch, split, masked, dataset.n_items, tuple(config.eval.ks),
                            int(config.get("eval_batch_size", 64)))
     return (out, np.asarray(items)) if return_items else out
 
   return evaluator
+
+
+def log_prior(counts: np.ndarray) -> np.ndarray:
+  """[I + 1] log p̂(i), add-one smoothed item frequencies (entry 0, padding, is 0: it is masked anyway)."""
+  counts = np.asarray(counts, np.float64)
+  out = np.log((counts + 1.0) / (counts[1:].sum() + len(counts) - 1))
+  out[0] = 0.0
+  return out.astype(np.float32)
 
 
 def train(config, workdir, progress: bool = True, llm=None) -> dict:
@@ -180,14 +224,22 @@ def train(config, workdir, progress: bool = True, llm=None) -> dict:
   for name in config.eval.final_splits:
     if name in dataset.splits:
       results[name], items = evaluator(result.params, dataset.splits[name], return_items=True)
-  ev.write_metrics(workdir / "metrics.json", {"splits": results, "stages": result.stages,
+  mostpop = {name: most_popular(config, dataset, dataset.splits[name]) for name in results}
+  ev.write_metrics(workdir / "metrics.json", {"splits": results, "stages": result.stages, "most_popular": mostpop,
                                               "budget": budget_summary(config, dataset, model)})
   print(ev.format_table(results), flush=True)
   if items is not None:
     with atomic_dir(workdir / "embeddings") as tmp:
       np.save(tmp / "item.npy", items.astype(np.float32))
-  write_results(workdir / "results.md", config, results, budget_summary(config, dataset, model))
+  write_results(workdir / "results.md", config, results, budget_summary(config, dataset, model), mostpop)
   return results
+
+
+def most_popular(config, dataset, split) -> dict:
+  """The reference every top-K figure here must be read against: items ranked by training frequency alone."""
+  prior = log_prior(dataset.info["train_item_counts"])
+  return ev.evaluate_topk(lambda b: np.broadcast_to(prior, (len(b["user"]), len(prior))), split,
+                          dataset.train_items_by_user, dataset.n_items, tuple(config.eval.ks))
 
 
 def budget_summary(config, dataset, model) -> dict:
