@@ -1,16 +1,26 @@
-"""End-to-end `:tiny` runs of the LLM-recommender configs (random 2-layer LLM, real data, both stages, resume)."""
+"""End-to-end `:tiny` runs of every LLM-recommender config (random 2-layer LLM, a few dozen rows): the CF model, both
+stages, the final evaluation and the exports, then a run killed in its last stage and resumed to the same numbers.
 
+The programs compiled by one run are reused from the session's persistent XLA cache (tests/conftest.py) by the
+killed and resumed runs and by configs of the same shapes, which keeps these tests to seconds per config.
+"""
+
+import datetime
+import gzip
 import importlib.util
 import json
+import math
 import pathlib
 
 import jax
 import numpy as np
 import pytest
 
-from jaxrec.train import llm_task, loop
+from jaxrec.train import llm_task, loop, results
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIGS = ("ml1m", "ml1m_collm_order", "ml100k", "bookcrossing", "amazon_book", "tallrec_ml1m", "tallrec_ml100k",
+           "tallrec_bookcrossing")
 
 
 def _config(name, arg="tiny"):
@@ -18,6 +28,69 @@ def _config(name, arg="tiny"):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def _amazon_root(root: pathlib.Path) -> pathlib.Path:
+  """`amazon-book/` in the Amazon Review Data (2018) format: 24 users × 24 books rated in 2017 (every user and book
+  above CoLLM's 20-rating cut), a fifth in December (valid / test), 5 stars ≈ 40%."""
+  folder = root / "amazon-book"
+  folder.mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  reviews = []
+  for u in range(24):
+    for a in range(24):
+      month = 12 if rng.random() < 0.2 else int(rng.integers(1, 12))
+      day = datetime.datetime(2017, month, int(rng.integers(1, 29)), tzinfo=datetime.timezone.utc)
+      stars = 5.0 if rng.random() < 0.25 + 0.3 * ((u + a) % 2) else float(rng.integers(1, 5))
+      reviews.append(dict(reviewerID=f"U{u:02d}", asin=f"B{a:03d}", overall=stars,
+                          unixReviewTime=int(day.timestamp()) + int(rng.integers(0, 86400))))
+  with gzip.open(folder / "Books_5.json.gz", "wt") as f:
+    f.write("".join(json.dumps(r) + "\n" for r in reviews))
+  (folder / "meta_Books.json").write_text(
+      "".join(json.dumps(dict(asin=f"B{a:03d}", title=f"Book number {a}")) + "\n" for a in range(24)))
+  return root
+
+
+@pytest.fixture(scope="module")
+def tiny_config(shared_data, tmp_path_factory):
+  """name → a fresh `:tiny` config reading the real data (Amazon-Book: the fixture files, not cached)."""
+  amazon = []
+
+  def make(name, arg="tiny"):
+    config = _config(name, arg)
+    if config.data.name == "amazon_book":
+      if not amazon:
+        amazon.append(_amazon_root(tmp_path_factory.mktemp("amazon")))
+      config.data.root, config.data.use_cache = str(amazon[0]), False
+      config.cf_train.data.use_cache = False
+    else:
+      config.data.root = str(shared_data)
+    return config
+
+  return make
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_config, tmp_path_factory):
+  """name → (workdir, final metrics, initial params, final params) of one uninterrupted run, trained once."""
+  runs = {}
+
+  def get(name):
+    if name not in runs:
+      seen, loop_train, workdir = [], loop.train, tmp_path_factory.mktemp(name)
+
+      def spy(config, workdir, **kw):  # records each loop.train's params: the CF run's, then the LLM run's
+        result = loop_train(config, workdir, **kw)
+        seen.append((jax.device_get(kw["init_params"]), jax.device_get(result.params)))
+        return result
+
+      with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(loop, "train", spy)
+        finals = llm_task.train(tiny_config(name), workdir, progress=False)
+      runs[name] = (workdir, finals, *seen[-1])
+    return runs[name]
+
+  return get
 
 
 class _KillAt:
@@ -33,39 +106,69 @@ class _KillAt:
       yield b
 
 
-def test_collm_ml1m_two_stages_kill_resume_and_outputs(shared_data, tmp_path, monkeypatch):
-  def config():
-    c = _config("ml1m")
-    c.data.root = str(shared_data)
-    return c
+def _records(workdir, event):
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  return [r for r in map(json.loads, lines) if r["event"] == event]
 
-  full = llm_task.train(config(), tmp_path / "full", progress=False)
 
-  # Kill in the middle of the second stage (LoRA), then resume with the same command.
+@pytest.mark.parametrize("name", CONFIGS)
+def test_tiny_config_trains_every_stage_and_resumes(name, tiny_config, full_run, tmp_path, monkeypatch):
+  config = tiny_config(name)
+  stages = [s.name for s in config.stages]
+  assert stages == (["lora"] if name.startswith("tallrec") else ["lora", "fece"] if name.endswith("collm_order")
+                    else ["fece", "lora"])
+  workdir, full, init, final = full_run(name)
+
+  # The run: every stage in the config's order, finite AUCs, the exports of its model kind.
+  assert [s["name"] for s in json.loads((workdir / "metrics.json").read_text())["stages"]] == stages
+  assert [r["stage"] for r in _records(workdir, "train")] == [s for s in stages for _ in range(4)]
+  assert set(full) == set(config.eval.final_splits)
+  for split, metrics in full.items():
+    assert 0.0 <= metrics["auc"] <= 1.0, (split, metrics)
+    assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.endswith("auc") and not math.isnan(v))
+  files = ["config.json", "results.md", "adapter/adapter_model.safetensors"]
+  files += ["cf/metrics.json", "embeddings/item_llm.npy"] if config.model.cf.name != "none" else []
+  assert all((workdir / f).is_file() for f in files), files
+  text = (workdir / "results.md").read_text()  # the run beside the papers' numbers for its dataset
+  assert all(f"| {method} | {results._f(auc)} |" in text for method, auc, _, _ in results.PAPER[config.data.name])
+  assert all((workdir / f"checkpoints/{s}/done.json").is_file() for s in stages)
+
+  # Each stage moved only its own leaves: the backbone (and the CF tables) are bit-identical after both stages.
+  trained = {s.trainable[0].split("/")[0] for s in config.stages}
+  assert trained == ({"lora"} if config.model.cf.name == "none" else {"lora", "fece"})
+  for part in init:
+    moved = [np.abs(a - b).max() > 0 for a, b in zip(jax.tree.leaves(init[part]), jax.tree.leaves(final[part]))]
+    assert any(moved) if part in trained else not any(moved), part
+
+  # Killed in the middle of the last stage (after its step-2 checkpoint), then resumed with the same command.
   original = llm_task.Runner.stage_inputs
 
   def killing(self, stage):
     data, evaluate_fn = original(self, stage)
-    return (_KillAt(data, at=3) if stage.name == "lora" else data), evaluate_fn
+    return (_KillAt(data, at=3) if stage.name == stages[-1] else data), evaluate_fn
 
   monkeypatch.setattr(llm_task.Runner, "stage_inputs", killing)
   with pytest.raises(KeyboardInterrupt):
-    llm_task.train(config(), tmp_path / "killed", progress=False)
-  assert (tmp_path / "killed/checkpoints/fece/done.json").exists()
-  assert not (tmp_path / "killed/checkpoints/lora/done.json").exists()
+    llm_task.train(tiny_config(name), tmp_path, progress=False)
+  assert [(tmp_path / f"checkpoints/{s}/done.json").exists() for s in stages] == [True] * (len(stages) - 1) + [False]
   monkeypatch.setattr(llm_task.Runner, "stage_inputs", original)
-  resumed = llm_task.train(config(), tmp_path / "killed", progress=False)
+  resumed = llm_task.train(tiny_config(name), tmp_path, progress=False)
+  assert resumed.keys() == full.keys()
   for split in full:
-    for key in ("auc", "uauc", "gauc"):
-      np.testing.assert_equal(resumed[split][key], full[split][key])
+    np.testing.assert_equal(resumed[split], full[split])
+  # finished stages were not trained again; the last one replayed the steps after its checkpoint (metrics.jsonl
+  # repeats them: the last record per step counts) and went on with the uninterrupted run's losses
+  losses = lambda w: {(r["stage"], r["step"]): r["loss"] for r in _records(w, "train")}  # noqa: E731
+  logged = [r["stage"] for r in _records(tmp_path, "train")]
+  assert [logged.count(s) for s in stages] == [4] * (len(stages) - 1) + [5]  # step 3 of the last stage twice
+  assert losses(tmp_path) == losses(workdir)
 
-  w = tmp_path / "full"
-  for f in ("config.json", "metrics.jsonl", "metrics.json", "results.md", "adapter/adapter_config.json",
-            "adapter/adapter_model.safetensors", "embeddings/item.npy", "embeddings/item_llm.npy", "cf/metrics.json"):
+
+def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
+  w, full, _, _ = full_run("ml1m")
+  for f in ("metrics.jsonl", "adapter/adapter_config.json", "embeddings/item.npy"):
     assert (w / f).is_file(), f
-  records = [json.loads(l) for l in (w / "metrics.jsonl").read_text().splitlines()]
-  trains = [r for r in records if r["event"] == "train"]
-  assert {r["stage"] for r in trains} == {"fece", "lora"}
+  trains = _records(w, "train")
   assert all(k in trains[0] for k in ("step", "loss", "lr", "examples_per_s"))
   assert f"| valid_small | overall | {full['valid_small']['auc']:.4f} |" in (w / "results.md").read_text()
   items = np.load(w / "embeddings/item_llm.npy")
@@ -88,31 +191,27 @@ def test_collm_ml1m_two_stages_kill_resume_and_outputs(shared_data, tmp_path, mo
                 "history_label": sp.history_label[:5]})
   np.testing.assert_allclose(got, want, atol=1e-5)
 
-  # frozen subtrees are bit-identical after both stages; the trained ones moved
-  final = params
+  # restore_params rebuilds the same frozen subtrees, and the trained ones moved
   for name in ("llm", "cf"):
-    for a, b in zip(jax.tree.leaves(final[name]), jax.tree.leaves(runner.params[name])):
+    for a, b in zip(jax.tree.leaves(params[name]), jax.tree.leaves(runner.params[name])):
       np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   for name in ("fece", "lora"):
     assert any(np.abs(np.asarray(a) - np.asarray(b)).max() > 0
-               for a, b in zip(jax.tree.leaves(final[name]), jax.tree.leaves(runner.params[name])))
+               for a, b in zip(jax.tree.leaves(params[name]), jax.tree.leaves(runner.params[name])))
 
 
-@pytest.mark.parametrize("name,arg", [("bookcrossing", "tiny,collm_order")])
-def test_other_configs_run_end_to_end(shared_data, tmp_path, name, arg):
-  config = _config(name, arg)
-  config.data.root = str(shared_data)
-  out = llm_task.train(config, tmp_path / "w", progress=False)
+def test_bookcrossing_collm_order_runs_lora_then_mapper(tiny_config, tmp_path):
+  config = tiny_config("bookcrossing", "tiny,collm_order")
+  # CoLLM's order: LoRA on the text-only prompt first, then the mapper
+  assert [s.name for s in config.stages] == ["lora", "fece"] and config.stages[0].template == "tallrec_book"
+  out = llm_task.train(config, tmp_path, progress=False)
   assert 0.0 <= out["valid"]["auc"] <= 1.0
-  stages = json.loads((tmp_path / "w/metrics.json").read_text())["stages"]
-  assert [s["name"] for s in stages] == [s.name for s in config.stages]
-  if "collm_order" in arg:  # CoLLM's order: LoRA on the text-only prompt first, then the mapper
-    assert [s.name for s in config.stages] == ["lora", "fece"] and config.stages[0].template == "tallrec_book"
+  stages = json.loads((tmp_path / "metrics.json").read_text())["stages"]
+  assert [s["name"] for s in stages] == ["lora", "fece"]
 
 
 def test_tiny_configs_of_every_dataset_build(shared_data):
-  for name in ("ml100k", "ml1m", "ml1m_collm_order", "bookcrossing", "amazon_book", "tallrec_ml1m",
-               "tallrec_bookcrossing", "tallrec_ml100k"):
+  for name in CONFIGS:
     for arg in ("tiny", "tiny,collm_order", None):
       config = _config(name, arg)
       if config.model.cf.name == "none" and arg and "collm_order" in arg:
