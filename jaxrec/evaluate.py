@@ -6,7 +6,8 @@ Model-agnostic: it sees a `score_batch(batch) -> [B] scores` (CTR) or `score_all
 
 Output: a flat dict. CTR: auc, uauc, gauc (RecBole's, positive-weighted), uauc_users, uauc_skipped, n, pos_rate, and
 the same under 'warm/' and 'cold/' when the split has a `warm` flag with both values. Top-K: precision@K,
-recall@K, ndcg@K, hit@K, coverage@K for each K, from full-catalogue rankings with the user's training items masked.
+recall@K, ndcg@K, hit@K, coverage@K and ndcg_se@K (NDCG's standard error over users) for each K, from
+full-catalogue rankings with the user's training items masked.
 """
 
 from __future__ import annotations
@@ -79,8 +80,21 @@ def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str,
   for k in ks:
     out.update({f"precision@{k}": M.precision_at_k(ranked, relevant, k), f"recall@{k}": M.recall_at_k(ranked, relevant, k),
                 f"ndcg@{k}": M.ndcg_at_k(ranked, relevant, k), f"hit@{k}": M.hit_rate_at_k(ranked, relevant, k),
-                f"coverage@{k}": M.coverage_at_k(ranked, n_items, k)})
+                f"coverage@{k}": M.coverage_at_k(ranked, n_items, k),
+                f"ndcg_se@{k}": M.standard_error(M.ndcg_per_user(ranked, relevant, k))})
   return out
+
+
+def sample_eval_users(split, n: int, seed: int):
+  """The rows of `split` of n users drawn (seeded by seed + 1) from those with a positive row; n < 0: all rows.
+
+  Every family draws eval users here, so a CF baseline and a multi-scale run with the same config.seed and n are
+  evaluated on the same users."""
+  users = np.unique(np.asarray(split.user)[(np.asarray(split.label) > 0.5) & (np.asarray(split.user) > 0)])
+  if n < 0 or n >= len(users):
+    return split
+  chosen = np.random.default_rng(seed + 1).choice(users, n, replace=False)
+  return split.take(np.flatnonzero(np.isin(split.user, chosen)))
 
 
 def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Mapping[int, np.ndarray],

@@ -180,13 +180,26 @@ def ndcg_at_k(ranked, relevant, k: int) -> float:
   relevant items than K can still reach 1. Same inputs as `precision_at_k` (full-catalogue ranking, training items
   masked).
   """
+  per_user = ndcg_per_user(ranked, relevant, k)
+  return float(per_user.mean()) if len(per_user) else float("nan")
+
+
+def ndcg_per_user(ranked, relevant, k: int) -> np.ndarray:
+  """[U'] NDCG@K of each user with at least one relevant item (the terms `ndcg_at_k` averages)."""
   hits, n_rel = _hits(ranked, relevant, k)
   if not len(hits):
-    return float("nan")
+    return np.zeros((0,), np.float64)
   discount = 1.0 / np.log2(np.arange(2, k + 2))  # [k]
-  dcg = (hits * discount).sum(1)
-  idcg = np.cumsum(discount)[np.minimum(n_rel, k) - 1]
-  return float((dcg / idcg).mean())
+  dcg = (hits * discount).sum(1)  # [U']
+  idcg = np.cumsum(discount)[np.minimum(n_rel, k) - 1]  # [U']
+  return dcg / idcg
+
+
+def standard_error(values) -> float:
+  """Standard error of a mean over users = sd(values, ddof=1) / sqrt(n): how far a metric averaged over this many
+  users moves from one sample of users to another (nan for n < 2)."""
+  values = np.asarray(values, np.float64)
+  return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
 def hit_rate_at_k(ranked, relevant, k: int) -> float:

@@ -3,12 +3,16 @@
   python launch/sweep.py --config=configs/ml100k_multiscale.py --workdir=workdirs/sweep_lr --sweep=lr
   python launch/sweep.py --config=configs/ml100k_multiscale.py --workdir=workdirs/sweep_heads --sweep=heads
   python launch/sweep.py --config=configs/ml100k_multiscale.py --workdir=workdirs/ablations --sweep=ablations
+  python launch/sweep.py --config=configs/ml100k_multiscale.py:single --workdir=workdirs/seeds_single --sweep=seed
 
   lr         stages[*].optimizer.lr over --values (default 1e-4,3e-4,1e-3,3e-3); plots Precision@K (the paper's
              Fig. 2)
   heads      model.fusion.heads (default 1,2,4,8; each must divide the hidden size); plots Coverage@K (Fig. 3)
   ablations  the variants of `jaxrec.train.multiscale_config.VARIANTS` (default full,nocenter,noprior,single,lam0,
              mean,beta0,k2); a bar chart of NDCG@10 / Precision@10 / Coverage@10
+  seed       config.seed over --values (default 0,1,2): the seeded user sample, initialisation and negatives all
+             change, so the spread is the run-to-run noise an ablation's difference must beat; the table ends with
+             the mean and the sample standard deviation over seeds; same bar chart
 Each run trains in <workdir>/<sweep>_<value>/ (a finished run of the same config is read back, not evaluated again;
 a killed one resumes) with the config's own budget and the other --config.x=... overrides; the sweep writes
 <workdir>/<sweep>.csv (one row per value, every metric of config.eval.split), <workdir>/<sweep>.png and
@@ -35,13 +39,13 @@ from launch import _cli  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file, e.g. configs/ml100k_multiscale.py[:arg]")
 _WORKDIR = flags.DEFINE_string("workdir", None, "sweep directory (one run folder per value inside)")
-_SWEEP = flags.DEFINE_enum("sweep", "lr", ["lr", "heads", "ablations"], "what to vary")
+_SWEEP = flags.DEFINE_enum("sweep", "lr", ["lr", "heads", "ablations", "seed"], "what to vary")
 _VALUES = flags.DEFINE_list("values", None, "values to try (default: see the module docstring)")
 _PROGRESS = flags.DEFINE_bool("progress", False, "show the progress bars")
 
 DEFAULTS = {"lr": ["1e-4", "3e-4", "1e-3", "3e-3"], "heads": ["1", "2", "4", "8"],
-            "ablations": ["full", "nocenter", "noprior", "single", "lam0", "mean", "beta0", "k2"]}
-PLOTTED = {"lr": "precision", "heads": "coverage", "ablations": None}
+            "ablations": ["full", "nocenter", "noprior", "single", "lam0", "mean", "beta0", "k2"], "seed": ["0", "1", "2"]}
+PLOTTED = {"lr": "precision", "heads": "coverage", "ablations": None, "seed": None}
 
 
 def variant_config(config, sweep: str, value: str):
@@ -54,6 +58,8 @@ def variant_config(config, sweep: str, value: str):
       stage.optimizer.lr = float(value)
   elif sweep == "heads":
     c.model.fusion.heads = int(value)
+  elif sweep == "seed":
+    c.seed = int(value)
   else:
     name = "" if value == "full" else value
     if name not in MC.VARIANTS:
@@ -91,8 +97,11 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
 def finished_results(config, run: pathlib.Path) -> dict | None:
   """The final metrics of a finished run of exactly `config` (so a sweep point shared with another sweep, e.g. the
   default lr, is not evaluated again), else None."""
+  def trained(c: dict) -> dict:  # config.report only labels results.md: runs differing there trained the same
+    return {k: v for k, v in c.items() if k != "report"}
+
   try:
-    same = json.loads((run / "config.json").read_text()) == json.loads(config.to_json_best_effort())
+    same = trained(json.loads((run / "config.json").read_text())) == trained(json.loads(config.to_json_best_effort()))
     return json.loads((run / "metrics.json").read_text())["splits"] if same else None
   except (OSError, KeyError, ValueError):
     return None
@@ -121,6 +130,11 @@ def write_outputs(rows: list[dict], workdir: pathlib.Path, sweep: str, ks) -> No
   table = ["| " + " | ".join([sweep] + shown) + " |", "|" + "---|" * (len(shown) + 1)]
   table += ["| " + " | ".join([str(r[sweep])] + [f"{r.get(c, float('nan')):.4f}" for c in shown]) + " |"
             for r in rows]
+  if sweep == "seed" and len(rows) > 1:  # the run-to-run noise: mean and sample sd over seeds
+    import numpy as np
+    for name, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
+      table.append("| " + " | ".join([name] + [f"{fn([r.get(c, float('nan')) for r in rows]):.4f}" for c in shown])
+                   + " |")
   (workdir / f"{sweep}.md").write_text("\n".join(table) + "\n")
   print("\n".join(table), flush=True)
 

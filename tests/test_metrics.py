@@ -98,3 +98,14 @@ def test_coverage():
   ranked = np.array([[1, 2, 3], [2, 3, 4], [1, 0, 0]])
   assert metrics.coverage_at_k(ranked, n_items=10, k=3) == pytest.approx(4 / 10)
   assert metrics.coverage_at_k(ranked, n_items=10, k=1) == pytest.approx(2 / 10)
+
+
+def test_ndcg_per_user_and_its_standard_error_against_scipy():
+  from scipy import stats
+  ranked = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9], [3, 2, 1]])
+  relevant = [[2, 10], [7], [], [3]]  # user 3 has none: left out, as in ndcg_at_k
+  per_user = metrics.ndcg_per_user(ranked, relevant, 3)
+  np.testing.assert_allclose(per_user, [(1 / math.log2(3)) / (1 + 1 / math.log2(3)), 0.0, 1.0])
+  assert metrics.ndcg_at_k(ranked, relevant, 3) == pytest.approx(per_user.mean())
+  assert metrics.standard_error(per_user) == pytest.approx(stats.sem(per_user))
+  assert math.isnan(metrics.standard_error([0.5]))

@@ -25,8 +25,10 @@ def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   results = multiscale_task.train(config, workdir, progress=False)
   valid = results["valid"]
   assert valid["n_users"] == 8 and 0 < valid["coverage@10"] <= valid["coverage@20"] <= 1
+  assert 0 < valid["ndcg_se@10"] < 0.5  # NDCG's standard error over the 8 users
   text = (workdir / "results.md").read_text()
   assert "| multi-scale (valid) |" in text and "precision@10" in text
+  assert f"{valid['ndcg@10']:.4f} ± {valid['ndcg_se@10']:.4f}" in text
   assert "not say which K" in text  # the paper's K is flagged
   items = np.load(workdir / "embeddings" / "item.npy")
   assert items.shape == (1683, 16) and not items[0].any()
@@ -51,3 +53,28 @@ def test_config_args_and_errors():
   assert (mf.eval.kind, mf.model.loss, mf.stages[0].early_stopping.metric) == ("topk", "bpr", "ndcg@10")
   with pytest.raises(JaxrecError, match="unknown token 'bogus'"):
     load_config("ml100k_multiscale.py", "bogus")
+
+
+def test_cf_baseline_evaluates_on_the_users_the_multiscale_run_samples(shared_data):
+  """`--config.eval.users=n` on a CF top-K baseline = `budget.eval_users=n` of a multi-scale run, same seed, so
+  results.md compares them on the same users; training-item masks still come from the whole train split."""
+  from jaxrec import evaluate as ev
+  from jaxrec.errors import JaxrecError
+  from jaxrec.train import cf_task
+  ms = load_config("ml100k_multiscale.py", "")
+  ms.data.root, ms.budget.eval_users = str(shared_data), 50
+  mf = load_config("baselines/mf.py", "ml100k,topk")
+  mf.data.root, mf.eval.users = str(shared_data), 50
+  ms_valid = multiscale_task.load_data(ms).splits["valid"]
+  full, (sampled, _, _) = cf_task.load_data(mf.data), cf_task.build(mf)
+  cf_valid = sampled.splits["valid"]
+  users = np.unique(cf_valid.user[cf_valid.label > 0.5])
+  assert len(users) == 50 and set(users) == set(np.unique(ms_valid.user[ms_valid.label > 0.5]))
+  every = full.splits["valid"]
+  assert len(cf_valid) == np.isin(every.user, users).sum()  # all of a chosen user's rows, nobody else's
+  masked = cf_task.train_items(sampled)
+  assert sum(map(len, masked.values())) == (full.splits["train"].label > 0.5).sum()
+  assert len(ev.sample_eval_users(every, -1, 0)) == len(every)
+  mf.eval.users = 0
+  with pytest.raises(JaxrecError, match="config.eval.users: expected -1"):
+    cf_task.validate(mf)

@@ -1,6 +1,7 @@
 """`launch/sweep.py` on `configs/ml100k_multiscale.py:tiny`: one run per value, then the CSV, PNG and table."""
 
 import csv
+import functools
 import importlib.util
 
 import pytest
@@ -10,10 +11,17 @@ from jaxrec.train import multiscale_task
 from test_multiscale_e2e import load_config
 
 
-def test_tiny_lr_sweep_writes_plot_and_csv(tmp_path, monkeypatch):
+@functools.cache
+def _sweep_module():
+  """launch/sweep.py, loaded once (its absl flags can be defined only once per process)."""
   spec = importlib.util.spec_from_file_location("launch_sweep", REPO / "launch" / "sweep.py")
-  sweep = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(sweep)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_tiny_lr_sweep_writes_plot_and_csv(tmp_path, monkeypatch):
+  sweep = _sweep_module()
   config = load_config("ml100k_multiscale.py", "tiny")
   rows = sweep.run_sweep(config, tmp_path, "lr", ["1e-3", "1e-2"])
   assert [r["lr"] for r in rows] == ["1e-3", "1e-2"]
@@ -27,3 +35,22 @@ def test_tiny_lr_sweep_writes_plot_and_csv(tmp_path, monkeypatch):
   # back, neither trained nor evaluated again.
   monkeypatch.setattr(multiscale_task, "train", lambda *a, **k: pytest.fail("a finished run was run again"))
   assert sweep.run_sweep(config, tmp_path, "lr", ["1e-2"]) == rows[1:]
+  config.report.paper_source = "another label"  # report fields only label results.md: still the same run
+  assert sweep.run_sweep(config, tmp_path, "lr", ["1e-2"]) == rows[1:]
+  config.model.loss.beta = 0.5  # a training field: trained again
+  with pytest.raises(pytest.fail.Exception, match="run again"):
+    sweep.run_sweep(config, tmp_path, "lr", ["1e-2"])
+
+
+def test_seed_sweep_sets_the_seed_and_ends_its_table_with_mean_and_sd(tmp_path):
+  sweep = _sweep_module()
+  config = load_config("ml100k_multiscale.py", "tiny,single")
+  variant = sweep.variant_config(config, "seed", "2")
+  assert (variant.seed, config.seed, variant.model.scales.num) == (2, 0, 1)  # the variant's other fields kept
+  rows = [{"seed": "0", "ndcg@10": 0.10, "coverage@10": 0.2}, {"seed": "1", "ndcg@10": 0.14, "coverage@10": 0.2},
+          {"seed": "2", "ndcg@10": 0.12, "coverage@10": 0.5}]
+  sweep.write_outputs(rows, tmp_path, "seed", [10])
+  lines = (tmp_path / "seed.md").read_text().splitlines()
+  assert lines[0] == "| seed | ndcg@10 | coverage@10 |"
+  assert lines[-2:] == ["| mean | 0.1200 | 0.3000 |", "| sd | 0.0200 | 0.1732 |"]  # sd with ddof=1, by hand
+  assert (tmp_path / "seed.png").read_bytes()[:4] == b"\x89PNG"

@@ -4,7 +4,8 @@
 'bookcrossing', 'ml100k', 'ml1m_topk', 'synthetic'), optionally 'tiny' (a few hundred rows, a few steps: for
 tests) and 'topk': implicit full-catalogue top-K instead of CTR (BPR on the positive rows, validation
 P / R / NDCG / Coverage @10, 20 with training items masked, early stopping on NDCG@10), the multi-scale
-recommender's protocol (e.g. `mf.py:ml100k,topk` beside configs/ml100k_multiscale.py).
+recommender's protocol (e.g. `mf.py:ml100k,topk` beside configs/ml100k_multiscale.py; add
+`--config.eval.users=300` to evaluate on the 300 users configs/ml1m_multiscale.py samples).
 """
 
 from __future__ import annotations
@@ -66,11 +67,12 @@ def base_config(arg, model: dict, lr: float, weight_decay: float, num_epochs: in
       num_epochs=2 if tiny else num_epochs, max_steps=6 if tiny else -1, eval_every=3 if tiny else -1,
       early_stopping=dict(metric="auc", mode="max", patience=patience))]
   splits = ["valid", "valid_small"] if dataset in ("ml1m", "ml100k", "amazon_book") else ["valid"]
-  config.eval = ml_collections.ConfigDict(dict(kind="ctr", split="valid", final_splits=splits, ks=[10, 20]))
+  config.eval = ml_collections.ConfigDict(dict(kind="ctr", split="valid", final_splits=splits, ks=[10, 20], users=-1))
   if topk:
     config.model.loss = "bpr"
     config.stages[0].early_stopping.metric = "ndcg@10"
-    config.eval = ml_collections.ConfigDict(dict(kind="topk", split="valid", final_splits=["valid"], ks=[10, 20]))
+    config.eval = ml_collections.ConfigDict(dict(kind="topk", split="valid", final_splits=["valid"], ks=[10, 20],
+                                                 users=-1))
   return config
 
 

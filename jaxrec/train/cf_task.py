@@ -7,7 +7,8 @@
 The config: seed, data (a `jaxrec.data` config, or name='synthetic' with `jaxrec.cf.synthetic.make_dataset`
 arguments), model (family, name, loss, n_negatives and the fields in `jaxrec.cf.MODEL_FIELDS`), batch_size,
 eval_batch_size, log_every, checkpoint_every, stages (see `jaxrec.train.config`), eval (kind 'ctr' | 'topk', split
-used for early stopping, final_splits, ks).
+used for early stopping, final_splits, ks, users: -1 = every user, n = the n users a multi-scale run with the same
+seed samples, `jaxrec.evaluate.sample_eval_users`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def validate(config) -> None:
   if "dropout" in m and not 0 <= m.dropout < 1:
     raise JaxrecError(f"config.model.dropout: expected a value in [0, 1), got {m.dropout!r}")
   kind = config.eval.kind
+  users = config.eval.get("users", -1)
+  if not (isinstance(users, int) and (users == -1 or users >= 1)):
+    raise JaxrecError(f"config.eval.users: expected -1 (all) or a number of users >= 1, got {users!r}")
   if kind not in ("ctr", "topk"):
     raise JaxrecError(f"config.eval.kind: expected 'ctr' or 'topk', got {kind!r}")
   if kind == "ctr" and m.get("loss", "bce") != "bce":
@@ -87,6 +91,11 @@ def train_items(dataset) -> dict[int, np.ndarray]:
 def build(config):
   """(dataset, model, init_params), deterministic in config (so `evaluate` rebuilds what `train` trained)."""
   dataset = load_data(config.data)
+  if int(config.eval.get("users", -1)) > 0:  # the same sampled users as a multi-scale run with this seed
+    masked = train_items(dataset)  # from the whole train split, before any sampling
+    for name in [s for s in dataset.splits if s != "train"]:
+      dataset.splits[name] = ev.sample_eval_users(dataset.splits[name], int(config.eval.users), int(config.seed))
+    dataset.train_items_by_user = masked
   model_cfg = ml_collections.ConfigDict(config.model.to_dict())
   if "max_len" in model_cfg and model_cfg.max_len <= 0:  # default: the data's history length
     model_cfg.max_len = int(dataset.splits["train"].history.shape[1])

@@ -3,7 +3,8 @@
 Rows: this run on each final split, the most-popular ranking on it, then every baseline named in
 `config.report.baselines` ({label: workdir of a finished launch/train.py run on the same split}; its metrics.json is
 read, missing ones are listed as such), then `config.report.paper` ({metric: value}, the paper's Table 1) when filled
-in. The paper does not say which K its Precision / Recall / NDCG / Coverage use.
+in. The paper does not say which K its Precision / Recall / NDCG / Coverage use. NDCG cells carry ± its standard
+error over users where the run recorded it (differences well inside it are noise).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ COLUMNS = [f"{m}@{k}" for k in (10, 20) for m in ("precision", "recall", "ndcg",
 def _row(label: str, metrics: Mapping, columns) -> str:
   cells = []
   for c in columns:
-    v = metrics.get(c)
-    cells.append("-" if v is None else f"{float(v):.4f}")
+    v, se = metrics.get(c), metrics.get(c.replace("ndcg@", "ndcg_se@")) if c.startswith("ndcg@") else None
+    cells.append("-" if v is None else f"{float(v):.4f}" + ("" if se is None else f" ± {float(se):.4f}"))
   return f"| {label} | " + " | ".join(cells) + " |"
 
 
@@ -60,9 +61,13 @@ def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping,
   if paper:
     lines.append(_row("paper (Table 1, K not stated)", paper, columns))
   lines += [""]
+  source = report.get("paper_source", "")
   if not paper:
-    lines.append("The paper's Table 1 figures are not recorded in this repository (set config.report.paper to show "
-                 "them here); note the paper does not say which K its metrics use.")
+    lines.append(f"The paper's Table 1 figures{f' ({source})' if source else ''} are not recorded in this "
+                 "repository (set config.report.paper to show them here); note the paper does not say which K its "
+                 "metrics use.")
+  elif source:
+    lines.append(f"Paper: {source}.")
   if not base:
     lines.append("No CF baselines named (config.report.baselines = {label: workdir of a finished CF run on the "
                  "same split}).")

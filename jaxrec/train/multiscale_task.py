@@ -77,9 +77,7 @@ def load_data(config):
   ds.info["train_item_counts"] = np.bincount(tr.item[keep], minlength=ds.n_items + 1)
   ds.splits["train"] = tr.take(rows)
   for name in [s for s in ds.splits if s != "train"]:
-    sp = ds.splits[name]
-    eval_users = _sample_users(sp.user[sp.label > 0.5], int(b.eval_users), seed + 1)
-    ds.splits[name] = sp.take(np.flatnonzero(np.isin(sp.user, eval_users)))
+    ds.splits[name] = ev.sample_eval_users(ds.splits[name], int(b.eval_users), seed)
   ds.train_items_by_user = masked
   return ds
 
