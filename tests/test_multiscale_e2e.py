@@ -39,6 +39,22 @@ def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   again = multiscale_task.evaluate(workdir, "valid")["valid"]
   for key in ("precision@10", "recall@20", "ndcg@10", "coverage@20"):
     assert again[key] == pytest.approx(valid[key], abs=1e-6)
+  # results.md rewritten beside a CF run finished later (here a stand-in metrics.json), nothing retrained.
+  cf = tmp_path / "mf"
+  cf.mkdir()
+  (cf / "metrics.json").write_text(json.dumps({"splits": {"valid": {"precision@10": 0.25, "ndcg@10": 0.5}}}))
+  before = (workdir / "metrics.json").read_text()
+  text = multiscale_task.report(workdir, {"MF (BPR)": str(cf), "LightGCN": str(tmp_path / "none")}).read_text()
+  assert "| MF (BPR) (valid) | 0.2500 | - | 0.5000 |" in text and f"no valid metrics at {tmp_path / 'none'}" in text
+  assert f"{valid['ndcg@10']:.4f} ± {valid['ndcg_se@10']:.4f}" in text and "Preprints.org 202512.1413" in text
+  assert (workdir / "metrics.json").read_text() == before
+  from jaxrec.errors import JaxrecError
+  with pytest.raises(JaxrecError, match=r"mf/config.json: missing"):
+    multiscale_task.report(cf)
+  (cf / "config.json").write_text((workdir / "config.json").read_text())
+  (cf / "metrics.json").unlink()
+  with pytest.raises(JaxrecError, match=r"mf/metrics.json: expected the metrics.json of a finished multi-scale run"):
+    multiscale_task.report(cf)
 
 
 def test_config_args_and_errors():

@@ -4,6 +4,7 @@
                               evaluates the best parameters on config.eval.final_splits: workdir/metrics.json, a
                               printed table, workdir/results.md, workdir/embeddings/item.npy (for Faiss)
   evaluate(workdir, split)    rebuilds the model of a finished run and evaluates it on a split name
+  report(workdir, baselines)  rewrites workdir/results.md from its metrics.json, with CF baseline runs finished since
 
 Top-K evaluation is `jaxrec.evaluate.evaluate_topk`: full catalogue, the user's training items masked, one query per
 user (its earliest row of the split, whose history precedes the held-out period). Item vectors are computed once per
@@ -260,3 +261,23 @@ def evaluate(workdir, split: str, output: str | None = None) -> dict:
   print(ev.format_table(results), flush=True)
   print(f"wrote {out}", flush=True)
   return results
+
+
+def report(workdir, baselines: dict[str, str] | None = None) -> pathlib.Path:
+  """Rewrites workdir/results.md from the finished run's config.json and metrics.json (nothing is recomputed), with
+  `baselines` ({label: CF workdir}) in place of config.report.baselines when given."""
+  import json
+  workdir = pathlib.Path(workdir)
+  config = read_config(workdir)
+  path = workdir / "metrics.json"
+  try:
+    metrics = json.loads(path.read_text())
+    results, budget = metrics["splits"], metrics["budget"]
+  except (OSError, KeyError, json.JSONDecodeError) as e:
+    raise JaxrecError(f"{path}: expected the metrics.json of a finished multi-scale run ({e})") from None
+  if "report" not in config:
+    config.report = ml_collections.ConfigDict(dict(baselines={}, paper={}))
+  if baselines is not None:
+    config.report.baselines = dict(baselines)
+  write_results(workdir / "results.md", config, results, budget, metrics.get("most_popular"))
+  return workdir / "results.md"
