@@ -97,11 +97,11 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
 def finished_results(config, run: pathlib.Path) -> dict | None:
   """The final metrics of a finished run of exactly `config` (so a sweep point shared with another sweep, e.g. the
   default lr, is not evaluated again), else None."""
-  def trained(c: dict) -> dict:  # config.report only labels results.md: runs differing there trained the same
-    return {k: v for k, v in c.items() if k != "report"}
+  from jaxrec.train.loop import training_fields  # config.report only labels results.md
 
   try:
-    same = trained(json.loads((run / "config.json").read_text())) == trained(json.loads(config.to_json_best_effort()))
+    same = (training_fields(json.loads((run / "config.json").read_text()))
+            == training_fields(json.loads(config.to_json_best_effort())))
     return json.loads((run / "metrics.json").read_text())["splits"] if same else None
   except (OSError, KeyError, ValueError):
     return None

@@ -188,3 +188,16 @@ def test_unknown_stage_field_fails():
   stage.epochs = 3
   with pytest.raises(JaxrecError, match=r"stages\[0\]\.epochs"):
     validate_loop_config(_config(stage))
+
+
+def test_a_workdir_refuses_a_config_that_trains_differently_but_takes_new_report_labels(tmp_path):
+  from jaxrec.train.loop import write_config
+  cfg = ml_collections.ConfigDict({"seed": 0, "model": {"lr": 1e-3}, "report": {"paper_source": "a"}})
+  write_config(cfg, tmp_path)
+  cfg.report.paper_source = "b"  # output labels only: accepted, and config.json now says "b"
+  write_config(cfg, tmp_path)
+  assert json.loads((tmp_path / "config.json").read_text())["report"]["paper_source"] == "b"
+  cfg.model.lr = 3e-3
+  with pytest.raises(JaxrecError, match=r"config.json holds a run with a different config \(config.model.lr"):
+    write_config(cfg, tmp_path)
+  assert json.loads((tmp_path / "config.json").read_text())["model"]["lr"] == 1e-3

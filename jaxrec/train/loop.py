@@ -61,16 +61,27 @@ def _jsonable(v):
   return v
 
 
+# Config fields that only label outputs (results.md): a run differing there trains exactly the same.
+OUTPUT_ONLY_FIELDS = ("report",)
+
+
+def training_fields(config_dict: Mapping[str, Any]) -> dict[str, Any]:
+  """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS: what decides what a run trains."""
+  return {k: v for k, v in config_dict.items() if k not in OUTPUT_ONLY_FIELDS}
+
+
 def write_config(config, workdir: pathlib.Path) -> None:
-  """Writes workdir/config.json; a workdir holding a different config is refused (resume must match)."""
+  """Writes workdir/config.json; a workdir holding a config that trains differently is refused (resume must match);
+  one differing only in OUTPUT_ONLY_FIELDS is updated to the new labels."""
   text = config.to_json_best_effort(indent=2, sort_keys=True)
   path = workdir / "config.json"
   if path.exists():
     old, new = json.loads(path.read_text()), json.loads(text)
-    if old != new:
-      diff = _first_diff(old, new)
+    if training_fields(old) != training_fields(new):
+      diff = _first_diff(training_fields(old), training_fields(new))
       raise JaxrecError(f"{path} holds a run with a different config ({diff}); use a new --workdir")
-    return
+    if old == new:
+      return
   with atomic_file(path, "w") as f:
     f.write(text)
 
