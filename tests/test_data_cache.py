@@ -26,3 +26,16 @@ def test_train_items_by_user_round_trip_shares_one_array(tmp_path):
   views = list(back.train_items_by_user.values())
   assert all(v.base is not None for v in views) and len({id(v.base) for v in views}) == 1
   np.testing.assert_array_equal(back.splits["train"].item, ds.splits["train"].item)
+
+
+def test_one_file_reached_by_relative_absolute_or_linked_path_has_one_cache_key(tmp_path, monkeypatch):
+  (tmp_path / "data").mkdir()
+  (tmp_path / "data" / "ratings.dat").write_text("1::2::5::0\n")
+  (tmp_path / "link").symlink_to(tmp_path / "data")
+  monkeypatch.chdir(tmp_path)
+  import pathlib
+  keys = [schema.cache_path("ml", {"files": schema.file_fingerprint([pathlib.Path(p) / "ratings.dat"])})
+          for p in ("data", tmp_path / "data", "link", "./link/../data")]
+  assert len(set(keys)) == 1
+  (tmp_path / "data" / "ratings.dat").write_text("1::2::5::0\n1::3::4::0\n")  # other contents: another cache
+  assert schema.cache_path("ml", {"files": schema.file_fingerprint([tmp_path / "data" / "ratings.dat"])}) != keys[0]

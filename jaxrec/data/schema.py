@@ -169,8 +169,9 @@ def validate(ds: Dataset, source: str) -> Dataset:
 
 
 def file_fingerprint(files: Sequence[pathlib.Path]) -> list:
-  """(name, size, mtime) of each source file: a cache built from other files is never reused."""
-  return [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in files]
+  """(resolved path, size, mtime) of each source file: a cache built from other files is never reused, and one
+  file reached by a relative path, an absolute one or a symlink shares one cache."""
+  return [[str(pathlib.Path(f).resolve()), f.stat().st_size, int(f.stat().st_mtime)] for f in files]
 
 
 def cache_path(name: str, key: dict) -> pathlib.Path:
