@@ -86,15 +86,15 @@ def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str,
 
 
 def sample_eval_users(split, n: int, seed: int):
-  """The rows of `split` of n users drawn (seeded by seed + 1) from those with a positive row; n < 0: all rows.
+  """The rows of `split` of n users drawn (seeded by seed + 1) from those with a positive row (n < 0: all of them;
+  users with only negative rows are dropped either way, so they never add rankings to Coverage).
 
   Every family draws eval users here, so a CF baseline and a multi-scale run with the same config.seed and n are
   evaluated on the same users."""
   users = np.unique(np.asarray(split.user)[(np.asarray(split.label) > 0.5) & (np.asarray(split.user) > 0)])
-  if n < 0 or n >= len(users):
-    return split
-  chosen = np.random.default_rng(seed + 1).choice(users, n, replace=False)
-  return split.take(np.flatnonzero(np.isin(split.user, chosen)))
+  if 0 <= n < len(users):
+    users = np.random.default_rng(seed + 1).choice(users, n, replace=False)
+  return split.take(np.flatnonzero(np.isin(split.user, users)))
 
 
 def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Mapping[int, np.ndarray],

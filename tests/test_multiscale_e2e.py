@@ -90,7 +90,10 @@ def test_cf_baseline_evaluates_on_the_users_the_multiscale_run_samples(shared_da
   assert len(cf_valid) == np.isin(every.user, users).sum()  # all of a chosen user's rows, nobody else's
   masked = cf_task.train_items(sampled)
   assert sum(map(len, masked.values())) == (full.splits["train"].label > 0.5).sum()
-  assert len(ev.sample_eval_users(every, -1, 0)) == len(every)
+  positive = np.unique(every.user[every.label > 0.5])
+  everyone = ev.sample_eval_users(every, -1, 0)  # all users with a positive row (what ml100k_multiscale evaluates)
+  assert set(everyone.user) == set(positive) and len(positive) < len(np.unique(every.user))
+  assert len(everyone) == np.isin(every.user, positive).sum()
   mf.eval.users = 0
   with pytest.raises(JaxrecError, match="config.eval.users: expected -1"):
     cf_task.validate(mf)
