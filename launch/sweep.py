@@ -130,9 +130,9 @@ def write_outputs(rows: list[dict], workdir: pathlib.Path, sweep: str, ks) -> No
   table = ["| " + " | ".join([sweep] + shown) + " |", "|" + "---|" * (len(shown) + 1)]
   table += ["| " + " | ".join([str(r[sweep])] + [f"{r.get(c, float('nan')):.4f}" for c in shown]) + " |"
             for r in rows]
-  if sweep == "seed" and len(rows) > 1:  # the run-to-run noise: mean and sample sd over seeds
+  if sweep == "seed" and len(rows) > 1:  # the run-to-run noise: mean and sample sd over the seeds that have the metric
     import numpy as np
-    for name, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
+    for name, fn in (("mean", np.nanmean), ("sd", lambda v: np.nanstd(v, ddof=1))):
       table.append("| " + " | ".join([name] + [f"{fn([r.get(c, float('nan')) for r in rows]):.4f}" for c in shown])
                    + " |")
   (workdir / f"{sweep}.md").write_text("\n".join(table) + "\n")

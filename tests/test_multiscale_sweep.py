@@ -47,10 +47,12 @@ def test_seed_sweep_sets_the_seed_and_ends_its_table_with_mean_and_sd(tmp_path):
   config = load_config("ml100k_multiscale.py", "tiny,single")
   variant = sweep.variant_config(config, "seed", "2")
   assert (variant.seed, config.seed, variant.model.scales.num) == (2, 0, 1)  # the variant's other fields kept
-  rows = [{"seed": "0", "ndcg@10": 0.10, "coverage@10": 0.2}, {"seed": "1", "ndcg@10": 0.14, "coverage@10": 0.2},
-          {"seed": "2", "ndcg@10": 0.12, "coverage@10": 0.5}]
+  rows = [{"seed": "0", "ndcg@10": 0.10, "coverage@10": 0.2}, {"seed": "1", "ndcg@10": 0.14, "coverage@10": 0.2,
+           "ndcg_se@10": 0.01}, {"seed": "2", "ndcg@10": 0.12, "coverage@10": 0.5, "ndcg_se@10": 0.03}]
   sweep.write_outputs(rows, tmp_path, "seed", [10])
   lines = (tmp_path / "seed.md").read_text().splitlines()
-  assert lines[0] == "| seed | ndcg@10 | coverage@10 |"
-  assert lines[-2:] == ["| mean | 0.1200 | 0.3000 |", "| sd | 0.0200 | 0.1732 |"]  # sd with ddof=1, by hand
+  assert lines[0] == "| seed | ndcg@10 | coverage@10 | ndcg_se@10 |"
+  assert lines[2] == "| 0 | 0.1000 | 0.2000 | nan |"  # a run that did not record it (an older one, read back)
+  # sd with ddof=1, by hand; the standard error over the seeds that have it
+  assert lines[-2:] == ["| mean | 0.1200 | 0.3000 | 0.0200 |", "| sd | 0.0200 | 0.1732 | 0.0141 |"]
   assert (tmp_path / "seed.png").read_bytes()[:4] == b"\x89PNG"
