@@ -62,6 +62,9 @@ def test_config_args_and_errors():
   assert load_config("ml100k_multiscale.py", "tiny,single").model.scales.num == 1
   assert load_config("ml100k_multiscale.py", "lam0").model.align.lam == 0.0
   assert load_config("ml100k_multiscale.py", "").model.keep_layers == 3
+  # results.md's CF rows: the documented baseline workdirs, none for ':tiny' runs
+  assert load_config("ml1m_multiscale.py", "lam0").report.baselines["LightGCN"] == "workdirs/cf1m_u300/lightgcn"
+  assert not load_config("ml1m_multiscale.py", "tiny").report.baselines
   nocenter = load_config("ml100k_multiscale.py", "nocenter").model
   assert not nocenter.center and nocenter.pop_prior == 0.0
   # The CF baselines beside it: the same top-K protocol through the 'topk' token.
