@@ -19,6 +19,7 @@ config.model.keep_layers (decoder layers kept).
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 
 import jax
@@ -266,7 +267,6 @@ def evaluate(workdir, split: str, output: str | None = None) -> dict:
 def report(workdir, baselines: dict[str, str] | None = None) -> pathlib.Path:
   """Rewrites workdir/results.md from the finished run's config.json and metrics.json (nothing is recomputed), with
   `baselines` ({label: CF workdir}) in place of config.report.baselines when given."""
-  import json
   workdir = pathlib.Path(workdir)
   config = read_config(workdir)
   path = workdir / "metrics.json"
