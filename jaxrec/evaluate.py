@@ -97,6 +97,11 @@ def sample_eval_users(split, n: int, seed: int):
   return split.take(np.flatnonzero(np.isin(split.user, users)))
 
 
+def sample_eval_splits(splits: Mapping[str, Any], n: int, seed: int) -> dict[str, Any]:
+  """`sample_eval_users` applied to every split but 'train' (which keeps all its users): {name: sampled split}."""
+  return {name: sample_eval_users(sp, n, seed) for name, sp in splits.items() if name != "train"}
+
+
 def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Mapping[int, np.ndarray],
                   n_items: int, ks: Sequence[int] = (10, 20), batch_size: int = 256) -> dict[str, float]:
   """Full-catalogue top-K evaluation of a split's positive rows, one query per user (user id != 0).

@@ -92,10 +92,7 @@ def build(config):
   """(dataset, model, init_params), deterministic in config (so `evaluate` rebuilds what `train` trained)."""
   dataset = load_data(config.data)
   if int(config.eval.get("users", -1)) > 0:  # the same sampled users as a multi-scale run with this seed
-    masked = train_items(dataset)  # from the whole train split, before any sampling
-    for name in [s for s in dataset.splits if s != "train"]:
-      dataset.splits[name] = ev.sample_eval_users(dataset.splits[name], int(config.eval.users), int(config.seed))
-    dataset.train_items_by_user = masked
+    dataset.splits.update(ev.sample_eval_splits(dataset.splits, int(config.eval.users), int(config.seed)))
   model_cfg = ml_collections.ConfigDict(config.model.to_dict())
   if "max_len" in model_cfg and model_cfg.max_len <= 0:  # default: the data's history length
     model_cfg.max_len = int(dataset.splits["train"].history.shape[1])

@@ -78,8 +78,7 @@ def load_data(config):
   # Item frequencies of the whole training split (what the CF baselines see), for the popularity prior.
   ds.info["train_item_counts"] = np.bincount(tr.item[keep], minlength=ds.n_items + 1)
   ds.splits["train"] = tr.take(rows)
-  for name in [s for s in ds.splits if s != "train"]:
-    ds.splits[name] = ev.sample_eval_users(ds.splits[name], int(b.eval_users), seed)
+  ds.splits.update(ev.sample_eval_splits(ds.splits, int(b.eval_users), seed))
   ds.train_items_by_user = masked
   return ds
 
@@ -225,13 +224,14 @@ def train(config, workdir, progress: bool = True, llm=None) -> dict:
     if name in dataset.splits:
       results[name], items = evaluator(result.params, dataset.splits[name], return_items=True)
   mostpop = {name: most_popular(config, dataset, dataset.splits[name]) for name in results}
+  budget = budget_summary(config, dataset, model)
   ev.write_metrics(workdir / "metrics.json", {"splits": results, "stages": result.stages, "most_popular": mostpop,
-                                              "budget": budget_summary(config, dataset, model)})
+                                              "budget": budget})
   print(ev.format_table(results), flush=True)
   if items is not None:
     with atomic_dir(workdir / "embeddings") as tmp:
       np.save(tmp / "item.npy", items.astype(np.float32))
-  write_results(workdir / "results.md", config, results, budget_summary(config, dataset, model), mostpop)
+  write_results(workdir / "results.md", config, results, budget, mostpop)
   return results
 
 
