@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from jaxrec import metrics as M
+from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_file
 
 CTR_FIELDS = ("user", "item", "label", "history", "history_len")
@@ -52,7 +53,7 @@ def collect_scores(score_batch: Callable[[dict], Any], arrays: Mapping[str, np.n
 
 def ctr_metrics(user, label, scores, warm=None) -> dict[str, float]:
   """AUC / UAUC / GAUC overall and, when `warm` has both values, for the warm and cold rows separately."""
-  user, label, scores = np.asarray(user), np.asarray(label), np.asarray(scores)
+  user, label, scores = np.asarray(user), np.asarray(label), _refuse_non_finite(np.asarray(scores))
   groups = {"": np.ones(len(label), bool)}
   if warm is not None:
     warm = np.asarray(warm, bool)
@@ -72,6 +73,16 @@ def evaluate_ctr(score_batch: Callable[[dict], Any], split, batch_size: int = 40
   """Scores every row of a Split and returns `ctr_metrics` (with the warm / cold breakdown if it has `warm`)."""
   scores = collect_scores(score_batch, split_arrays(split), batch_size)
   return ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None))
+
+
+def _refuse_non_finite(scores: np.ndarray, offset: int = 0) -> np.ndarray:
+  """One-line error instead of metrics when the model scored any row NaN / inf (its parameters diverged)."""
+  bad = ~np.isfinite(scores[:, 1:] if scores.ndim == 2 else scores)
+  if bad.any():
+    rows = np.flatnonzero(bad.reshape(len(scores), -1).any(axis=1))
+    raise JaxrecError(f"the model's scores are not finite for {len(rows)} rows (first: row {offset + int(rows[0])}); "
+                      f"its parameters have diverged or overflowed, so no metric is computed")
+  return scores
 
 
 def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str, float]:
@@ -119,7 +130,7 @@ def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Ma
   kmax = max(ks)
   ranked = []
   for batch, real in _padded_batches(arrays, batch_size):
-    scores = np.asarray(score_all_batch(batch))[:real]  # [b, n_items + 1]
+    scores = _refuse_non_finite(np.asarray(score_all_batch(batch))[:real], offset=len(ranked) * batch_size)
     excl = [train_items.get(int(u), np.zeros(0, np.int64)) for u in batch["user"][:real]]
     ranked.append(M.top_k_from_scores(scores, kmax, excl))
   ranked = np.concatenate(ranked) if ranked else np.zeros((0, kmax), np.int64)
@@ -155,10 +166,10 @@ def _fmt(v) -> str:
 
 
 def write_metrics(path: pathlib.Path | str, results: Mapping[str, Any]) -> None:
-  """Atomic JSON (nan → null)."""
+  """Atomic JSON (nan / inf → null: the file is always valid JSON)."""
   clean = _clean(results)
   with atomic_file(path, "w") as f:
-    json.dump(clean, f, indent=2, sort_keys=True)
+    json.dump(clean, f, indent=2, sort_keys=True, allow_nan=False)
 
 
 def _clean(x):

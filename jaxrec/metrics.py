@@ -27,6 +27,17 @@ class PerUserAUC(NamedTuple):
   n_skipped: int  # users left out (a single class, or a single row)
 
 
+def finite_scores(scores: np.ndarray, metric: str) -> np.ndarray:
+  """`scores` unchanged, or ValueError when any is NaN or infinite: such scores have no ranking, and a metric
+  computed from them would be an arbitrary number (a diverged model would look like a random one)."""
+  bad = ~np.isfinite(scores)
+  if bad.any():
+    first = np.unravel_index(int(np.argmax(bad)), scores.shape)
+    raise ValueError(f"{metric}: {int(bad.sum())} of {scores.size} scores are not finite (first at index "
+                     f"{first[0] if len(first) == 1 else first}: {scores[first]}); no metric is defined on them")
+  return scores
+
+
 def auc(labels, scores) -> float:
   """Global ROC AUC (higher is better, 0.5 = random); ties between a positive and a negative count 1/2.
 
@@ -35,7 +46,7 @@ def auc(labels, scores) -> float:
   has only one class. Matches `sklearn.metrics.roc_auc_score`.
   """
   labels = np.asarray(labels).reshape(-1) > 0.5
-  scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+  scores = finite_scores(np.asarray(scores, dtype=np.float64).reshape(-1), "auc")
   if labels.shape != scores.shape:
     raise ValueError(f"auc: labels {labels.shape} and scores {scores.shape} differ in length")
   n_pos = int(labels.sum())
@@ -64,7 +75,7 @@ def _per_user_auc(users, labels, scores):
   """Yields (n_rows, n_pos, auc) per user, auc = nan for users with a single class."""
   users = np.asarray(users).reshape(-1)
   labels = np.asarray(labels).reshape(-1) > 0.5
-  scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+  scores = finite_scores(np.asarray(scores, dtype=np.float64).reshape(-1), "per-user AUC")
   if not users.shape == labels.shape == scores.shape:
     raise ValueError(f"users {users.shape}, labels {labels.shape}, scores {scores.shape} differ in length")
   order = np.argsort(users, kind="mergesort")
@@ -124,6 +135,7 @@ def top_k_from_scores(scores, k: int, exclude: Sequence | None = None) -> np.nda
     [U, k] int64 item ids, best first (ties broken by lower item id).
   """
   scores = np.array(scores, dtype=np.float64, copy=True)  # [U, I+1]
+  finite_scores(scores[:, 1:], "top_k_from_scores")  # column 0 is padding, masked below
   scores[:, 0] = -np.inf
   if exclude is not None:
     for u, items in enumerate(exclude):

@@ -13,6 +13,8 @@ import pathlib
 import shutil
 import tempfile
 
+from jaxrec.errors import JaxrecError
+
 
 def cache_dir() -> pathlib.Path:
   root = os.environ.get("JAXREC_CACHE")
@@ -74,3 +76,53 @@ def sha256_file(path: pathlib.Path | str) -> str:
     for chunk in iter(lambda: f.read(1 << 20), b""):
       h.update(chunk)
   return h.hexdigest()
+
+
+def _stamp_path(path: pathlib.Path) -> pathlib.Path:
+  return path.with_name(f".{path.name}.stamp.json")
+
+
+def verify_file(path: pathlib.Path | str, sha256: str | None = None, how: str = "") -> pathlib.Path:
+  """`path` after checking its SHA-256 against `sha256` (or, when None, against the one recorded when it was
+  cached; a file with neither is recorded as it is); one line naming the file and how to refetch it when it
+  differs.
+
+  The digest is recorded with the file's (size, mtime) in a stamp beside it (`.<name>.stamp.json`), so a file
+  unchanged since its last check is not re-hashed; any change of size or mtime re-hashes it.
+  """
+  import json
+
+  path = pathlib.Path(path)
+  st = path.stat()
+  stamp_path = _stamp_path(path)
+  try:
+    stamp = json.loads(stamp_path.read_text())
+  except (OSError, ValueError):
+    stamp = {}
+  expected = sha256 or stamp.get("sha256")
+  if stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns and expected \
+      and stamp.get("sha256") == expected:
+    return path
+  digest = sha256_file(path)
+  if expected is None:  # cached before stamps existed: trusted once, checked from now on
+    record_file(path, digest)
+    return path
+  if digest != expected:
+    raise JaxrecError(f"{path}: SHA-256 {digest[:16]}… does not match the expected {expected[:16]}… (corrupted or "
+                      f"replaced); delete it{' and ' + how if how else ''} to fetch it again")
+  record_file(path, digest)
+  return path
+
+
+def record_file(path: pathlib.Path | str, digest: str | None = None) -> None:
+  """Writes the stamp `verify_file` reads: (size, mtime, sha256) of `path` as it is now."""
+  import json
+
+  path = pathlib.Path(path)
+  st = path.stat()
+  stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest or sha256_file(path)}
+  try:
+    with atomic_file(_stamp_path(path), "w") as f:
+      json.dump(stamp, f)
+  except OSError:
+    pass  # a read-only cache still verifies, by hashing every time

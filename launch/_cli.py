@@ -6,12 +6,13 @@ FAMILIES maps `config.model.family` to the module that implements `train(config,
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import pathlib
 import sys
 
-from absl import flags
+from absl import flags, logging
 
 from jaxrec.errors import JaxrecError
 
@@ -60,12 +61,33 @@ def _bad_override(argv) -> str | None:
   return None
 
 
-def parse_flags(argv):
+def parse_flags(argv, flag_values=None):
   """absl flag parsing whose failures (unknown config field, bad value, missing file) print one line, exit 2."""
   try:
-    return flags.FLAGS(argv)
+    return (flag_values or flags.FLAGS)(argv)
   except Exception as e:  # pylint: disable=broad-except
     fail(_bad_override(argv) or str(e).strip().splitlines()[0])
+
+
+def run(main, argv=None) -> None:
+  """Runs `main(argv)` as a launch script: a JaxrecError, or a full disk, ends in one line `error: ...` and exit 2.
+
+  For scripts whose `main` parses its own flags (callable in-process, as the tests do); the others use absl's
+  app.run with `parse_flags`.
+  """
+  argv = list(sys.argv if argv is None else argv)
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(argv[:1])  # absl logging (orbax logs through it) expects parsed flags
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  try:
+    main(argv)
+  except JaxrecError as e:
+    fail(str(e))
+  except OSError as e:
+    if e.errno != errno.ENOSPC:
+      raise
+    fail(f"no space left on device while writing {e.filename or 'the workdir'}; completed checkpoints are intact: "
+         f"free some space and re-run the same command to resume")
 
 
 def config_value(config_flag):

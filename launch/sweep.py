@@ -35,6 +35,7 @@ from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from jaxrec.errors import JaxrecError  # noqa: E402
+from jaxrec.train import workdir as run_dir  # noqa: E402
 from launch import _cli  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file, e.g. configs/ml100k_multiscale.py[:arg]")
@@ -81,7 +82,11 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
   """Trains every value and writes <sweep>.csv / .png / .md into `workdir`; returns the CSV rows."""
   values = list(values or DEFAULTS[sweep])
   workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  with run_dir.claim(workdir):  # one sweep per folder; each run also locks its own
+    return _run_sweep(config, workdir, sweep, values, progress)
+
+
+def _run_sweep(config, workdir: pathlib.Path, sweep: str, values: list, progress: bool) -> list[dict]:
   module = _family_module(config.model.get("family", "cf"))
   split = config.eval.split
   rows = []
@@ -97,7 +102,7 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
 def finished_results(config, run: pathlib.Path) -> dict | None:
   """The final metrics of a finished run of exactly `config` (so a sweep point shared with another sweep, e.g. the
   default lr, is not evaluated again), else None."""
-  from jaxrec.train.loop import training_fields  # config.report only labels results.md
+  from jaxrec.train.workdir import training_fields  # config.report only labels results.md
 
   try:
     same = (training_fields(json.loads((run / "config.json").read_text()))

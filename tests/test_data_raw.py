@@ -3,6 +3,7 @@
 import datetime
 import gzip
 import json
+import os
 import time
 
 import numpy as np
@@ -226,7 +227,13 @@ def test_ml100k_download_order_fails_fast_and_caches(tmp_path, monkeypatch):
                       lambda: {n: files[n] for n in ("ml-100k.inter", "ml-100k.item")})
   ds = jdata.load_dataset(cfg)
   cached = tmp_path / "cache" / "downloads" / "ml-100k"
-  assert sorted(p.name for p in cached.iterdir()) == ["ml-100k.inter", "ml-100k.item"] and len(ds["train"]) == 192
+  assert sorted(p.name for p in cached.iterdir() if not p.name.startswith(".")) == ["ml-100k.inter", "ml-100k.item"]
+  assert len(ds["train"]) == 192
+  inter = cached / "ml-100k.inter"  # checksummed at download: a later change is refused, naming the file
+  inter.write_bytes(inter.read_bytes().replace(b"\t5\t", b"\t1\t", 1))
+  os.utime(inter, ns=(0, inter.stat().st_mtime_ns + 10**9))
+  with pytest.raises(JaxrecError, match=f"{inter}: SHA-256 .* delete it and re-run"):
+    jdata.load_dataset(cfg)
 
 
 def test_ml100k_wheel_checksum_is_verified(monkeypatch):

@@ -48,7 +48,8 @@ def test_mf_tiny_train_resume_and_evaluate(shared_data, tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("--config.model.bogus=1", "error: --config.model.bogus: no such config field"),
-    ("--config.stages[0].optimizer.lr=-0.1", "error: config.stages[0].optimizer.lr: expected a learning rate > 0"),
+    ("--config.stages[0].optimizer.lr=-0.1",
+     "error: config.stages[0].optimizer.lr: expected a finite learning rate in (0, 10]"),
     ("--config.model.name=gru4rec", "error: config.model.name: expected one of"),
     ("--config.stages[0].num_epochs=abc", "error: "),
 ])

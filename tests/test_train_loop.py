@@ -162,7 +162,8 @@ def test_early_stopping_and_metric_checks(data, tmp_path):
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"optimizer": {"lr": -1.0}}, r"config\.stages\[0\]\.optimizer\.lr: expected a learning rate > 0, got -1.0"),
+    ({"optimizer": {"lr": -1.0}},
+     r"config\.stages\[0\]\.optimizer\.lr: expected a finite learning rate in \(0, 10\], got -1.0"),
     ({"optimizer": {"schedule": "linear"}}, r"optimizer\.schedule"),
     ({"early_stopping": {"mode": "best"}}, r"early_stopping\.mode"),
     ({"init_from": "elsewhere"}, r"init_from"),
@@ -191,7 +192,7 @@ def test_unknown_stage_field_fails():
 
 
 def test_a_workdir_refuses_a_config_that_trains_differently_but_takes_new_report_labels(tmp_path):
-  from jaxrec.train.loop import write_config
+  from jaxrec.train.workdir import write_config
   cfg = ml_collections.ConfigDict({"seed": 0, "model": {"lr": 1e-3}, "report": {"paper_source": "a"}})
   write_config(cfg, tmp_path)
   cfg.report.paper_source = "b"  # output labels only: accepted, and config.json now says "b"

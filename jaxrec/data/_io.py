@@ -1,4 +1,5 @@
-"""File helpers shared by the dataset modules: presence checks, strict line readers, id remapping, budget caps."""
+"""File helpers shared by the dataset modules: presence checks, strict line and Parquet readers, id remapping,
+budget caps."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pathlib
 from typing import Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from jaxrec.errors import JaxrecError
 
@@ -59,3 +62,41 @@ def cap_rows(n: int, cap: int, seed: int) -> np.ndarray | None:
   if cap is None or cap < 0 or cap >= n:
     return None
   return np.sort(np.random.default_rng(seed).permutation(n)[:cap])
+
+
+# Parquet column kinds a reader may ask for, and the Arrow types that satisfy each.
+_KINDS = {
+    "int": pa.types.is_integer,
+    "number": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
+    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "list<int>": lambda t: pa.types.is_list(t) and pa.types.is_integer(t.value_type),
+    "list<string>": lambda t: pa.types.is_list(t) and (pa.types.is_string(t.value_type)
+                                                      or pa.types.is_large_string(t.value_type)),
+}
+
+
+def read_parquet(path: pathlib.Path, columns: dict[str, str], exact: bool = True) -> pa.Table:
+  """The Parquet table at `path`, after checking that each of `columns` ({name: kind}, kinds as in _KINDS) exists,
+  has that type and holds no null (nor null list elements); `exact`: no other column either. Every failure is one
+  line naming the file, the column, what was expected and the first bad row."""
+  try:
+    table = pq.read_table(path)
+  except (pa.ArrowInvalid, OSError) as e:
+    raise JaxrecError(f"{path}: not a readable Parquet file ({e})") from None
+  cols = set(table.column_names)
+  missing, extra = sorted(set(columns) - cols), sorted(cols - set(columns))
+  if missing or (exact and extra):
+    raise JaxrecError(f"{path}: unexpected columns (unknown: {extra or 'none'}, missing: {missing or 'none'}); "
+                      f"expected {', '.join(columns)}")
+  for name, kind in columns.items():
+    col = table.column(name).combine_chunks()
+    if not _KINDS[kind](col.type):
+      raise JaxrecError(f"{path}: column {name!r} has type {col.type}; expected {kind}")
+    if col.null_count:
+      row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+      raise JaxrecError(f"{path}: column {name!r} row {row} is null; expected {kind} in every row")
+    if kind.startswith("list") and col.values.null_count:
+      flat_row = col.value_parent_indices().to_numpy()[np.flatnonzero(col.values.is_null().to_numpy(
+          zero_copy_only=False))[0]]
+      raise JaxrecError(f"{path}: column {name!r} row {int(flat_row)} holds a null element; expected {kind}")
+  return table

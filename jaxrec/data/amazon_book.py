@@ -60,8 +60,9 @@ def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Da
   titles: dict[str, str] = {}
   meta_pos: dict[str, int] = {}
   for no, rec in _json_lines(meta_path):
-    if "asin" not in rec:
-      raise JaxrecError(f"{meta_path}:{no}: no 'asin' field; expected Amazon metadata records")
+    if not isinstance(rec.get("asin"), str) or not rec["asin"]:
+      raise JaxrecError(f"{meta_path}:{no}: field 'asin' is {rec.get('asin')!r}; expected a non-empty string "
+                        f"(Amazon metadata records)")
     titles[rec["asin"]] = str(rec.get("title") or "")
     meta_pos.pop(rec["asin"], None)  # drop_duplicates(keep='last'): the last record's position counts
     meta_pos[rec["asin"]] = len(meta_pos)
@@ -72,6 +73,9 @@ def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Da
     missing = [k for k in REVIEW_KEYS if k not in rec]
     if missing:
       raise JaxrecError(f"{reviews_path}:{no}: missing field(s) {', '.join(missing)}; expected {REVIEW_KEYS}")
+    for key in ("reviewerID", "asin"):
+      if not isinstance(rec[key], str) or not rec[key]:
+        raise JaxrecError(f"{reviews_path}:{no}: field {key!r} is {rec[key]!r}; expected a non-empty string")
     try:
       t, r = int(rec["unixReviewTime"]), float(rec["overall"])
     except (TypeError, ValueError):

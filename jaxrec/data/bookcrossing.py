@@ -72,6 +72,9 @@ def read_tallrec_json(path: pathlib.Path) -> list[tuple[list, list, tuple, float
     if not isinstance(rec, dict) or set(rec) != {"instruction", "input", "output"}:
       keys = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
       raise JaxrecError(f"{where}: has fields {keys}; expected exactly instruction, input, output")
+    bad = next((k for k in ("instruction", "input", "output") if not isinstance(rec[k], str)), None)
+    if bad is not None:
+      raise JaxrecError(f"{where}: field {bad!r} is {type(rec[bad]).__name__}; expected a string")
     if rec["output"] not in _OUTPUTS:
       raise JaxrecError(f'{where}: output {rec["output"]!r}; expected "Yes." or "No." (label outside {{0, 1}})')
     m = _INPUT_RE.fullmatch(rec["input"])

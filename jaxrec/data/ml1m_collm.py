@@ -23,14 +23,13 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jaxrec.data import _io, schema
 from jaxrec.errors import JaxrecError
 
 NAME = "ml1m_collm"
-COLUMNS = ("uid", "iid", "label", "timestamp", "his", "his_title", "title", "flag", "not_cold")
+COLUMNS = {"uid": "int", "iid": "int", "label": "number", "timestamp": "int", "his": "list<int>",
+           "his_title": "list<string>", "title": "string", "flag": "number", "not_cold": "number"}
 HOW_PARQUET = ("expected CoLLM's ML-1M split as Parquet in <root>/ml1m-collm (see ../shared/data/README.md), or "
                "the official ratings.dat + movies.dat from https://files.grouplens.org/datasets/movielens/ml-1m.zip "
                "in <root>/ml-1m; set the root with --config.data.root or $JAXREC_DATA")
@@ -52,15 +51,7 @@ def _genres_by_title(root: pathlib.Path) -> dict[str, str]:
 
 
 def _read_parquet(path: pathlib.Path, max_history: int):
-  try:
-    table = pq.read_table(path)
-  except (pa.ArrowInvalid, OSError) as e:
-    raise JaxrecError(f"{path}: not a readable Parquet file ({e})") from None
-  cols = set(table.column_names)
-  if cols != set(COLUMNS):
-    extra, missing = sorted(cols - set(COLUMNS)), sorted(set(COLUMNS) - cols)
-    raise JaxrecError(f"{path}: unexpected columns (unknown: {extra or 'none'}, missing: {missing or 'none'}); "
-                      f"expected {', '.join(COLUMNS)}")
+  table = _io.read_parquet(path, COLUMNS)
   if table.num_rows == 0:
     raise JaxrecError(f"{path}: no rows; expected a non-empty CoLLM split")
   col = lambda c: table.column(c).combine_chunks()  # noqa: E731

@@ -18,8 +18,6 @@ from __future__ import annotations
 import pathlib
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jaxrec.data import _io, schema
 from jaxrec.data.ml1m_collm import read_movies
@@ -38,12 +36,7 @@ def _read_pairs(root: pathlib.Path):
     return r[:, 0], r[:, 1], r[:, 3], dat
   if not pq_path.is_file():
     raise JaxrecError(f"{NAME}: missing file(s) {dat} and {pq_path} (either will do); {HOW}")
-  try:
-    table = pq.read_table(pq_path)
-  except (pa.ArrowInvalid, OSError) as e:
-    raise JaxrecError(f"{pq_path}: not a readable Parquet file ({e})") from None
-  if set(table.column_names) != {"user_id", "movie_id"}:
-    raise JaxrecError(f"{pq_path}: columns {table.column_names}; expected exactly user_id, movie_id")
+  table = _io.read_parquet(pq_path, {"user_id": "int", "movie_id": "int"})
   u = table.column("user_id").to_numpy().astype(np.int64)
   i = table.column("movie_id").to_numpy().astype(np.int64)
   return u, i, np.full(len(u), -1, np.int64), pq_path

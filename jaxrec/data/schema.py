@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pathlib
+import zipfile
 from typing import Callable, Sequence
 
 import numpy as np
@@ -31,6 +32,7 @@ from jaxrec import paths
 from jaxrec.errors import JaxrecError
 
 CACHE_VERSION = 1
+MANIFEST = "sha256.json"  # {file name: SHA-256} of a cached dataset's files
 _ARRAY_FIELDS = ("user", "item", "label", "timestamp", "history", "history_len", "history_label", "warm")
 
 
@@ -192,9 +194,20 @@ def save(ds: Dataset, final: pathlib.Path) -> None:
     meta = dict(name=ds.name, splits=list(ds.splits), n_users=ds.n_users, n_items=ds.n_items,
                 item_text=ds.item_text, item_genres=ds.item_genres, quote_titles=ds.quote_titles, info=ds.info)
     (tmp / "meta.json").write_text(json.dumps(meta))
+    # Checked on every load (re-hashed only when a file's size or mtime changed): a corrupted cache is rebuilt.
+    sums = {f.name: paths.sha256_file(f) for f in sorted(tmp.iterdir())}
+    (tmp / MANIFEST).write_text(json.dumps(sums))
+  for name, digest in sums.items():
+    paths.record_file(final / name, digest)
 
 
 def load(final: pathlib.Path) -> Dataset:
+  sums = json.loads((final / MANIFEST).read_text())  # a cache without one (older jaxrec) is rebuilt
+  present = {f.name for f in final.iterdir() if not f.name.startswith(".") and f.name != MANIFEST}
+  if set(sums) != present:
+    raise ValueError(f"{final / MANIFEST}: lists {sorted(sums)}, the cache holds {sorted(present)}")
+  for name, digest in sums.items():
+    paths.verify_file(final / name, digest)
   meta = json.loads((final / "meta.json").read_text())
   splits = {}
   for s in meta["splits"]:
@@ -223,8 +236,8 @@ def cached(name: str, key: dict, build: Callable[[], Dataset], use_cache: bool =
       ds = load(final)
       ds.info.update(cache=os.fspath(final), from_cache=True)
       return ds
-    except (OSError, ValueError, KeyError):
-      pass  # an unreadable cache (e.g. from another version) is rebuilt, never trusted
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, JaxrecError):
+      pass  # an unreadable or corrupted cache (or one from another version) is rebuilt, never trusted
   ds = build()
   try:
     save(ds, final)

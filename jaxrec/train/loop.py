@@ -28,12 +28,13 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
 from jaxrec.errors import JaxrecError
-from jaxrec.paths import atomic_file
+from jaxrec.train import faults
 from jaxrec.train.checkpoint import StageCheckpoints
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.optim import make_optimizer
 from jaxrec.train.partition import combine, overlay, partition, rules_from_stage
-from jaxrec.train.steps import make_train_step
+from jaxrec.train.steps import FINITE, make_train_step
+from jaxrec.train.workdir import write_config
 
 
 @dataclasses.dataclass
@@ -59,43 +60,6 @@ def _jsonable(v):
   if isinstance(v, float) and not math.isfinite(v):
     return None
   return v
-
-
-# Config fields that only label outputs (results.md): a run differing there trains exactly the same.
-OUTPUT_ONLY_FIELDS = ("report",)
-
-
-def training_fields(config_dict: Mapping[str, Any]) -> dict[str, Any]:
-  """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS: what decides what a run trains."""
-  return {k: v for k, v in config_dict.items() if k not in OUTPUT_ONLY_FIELDS}
-
-
-def write_config(config, workdir: pathlib.Path) -> None:
-  """Writes workdir/config.json; a workdir holding a config that trains differently is refused (resume must match);
-  one differing only in OUTPUT_ONLY_FIELDS is updated to the new labels."""
-  text = config.to_json_best_effort(indent=2, sort_keys=True)
-  path = workdir / "config.json"
-  if path.exists():
-    old, new = json.loads(path.read_text()), json.loads(text)
-    if training_fields(old) != training_fields(new):
-      diff = _first_diff(training_fields(old), training_fields(new))
-      raise JaxrecError(f"{path} holds a run with a different config ({diff}); use a new --workdir")
-    if old == new:
-      return
-  with atomic_file(path, "w") as f:
-    f.write(text)
-
-
-def _first_diff(a, b, prefix="config") -> str:
-  if isinstance(a, dict) and isinstance(b, dict):
-    for k in sorted(set(a) | set(b)):
-      if a.get(k) != b.get(k):
-        return _first_diff(a.get(k), b.get(k), f"{prefix}.{k}")
-  if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-    for i, (x, y) in enumerate(zip(a, b)):
-      if x != y:
-        return _first_diff(x, y, f"{prefix}[{i}]")
-  return f"{prefix}: {a!r} there, {b!r} now"
 
 
 def train(config, workdir, *, init_params, loss_fn: Callable,
@@ -175,7 +139,25 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
     bar = tqdm(total=total, initial=step, desc=f"stage {stage.name}", disable=not progress, dynamic_ncols=True)
     batches, window, n_examples, t_last = None, [], 0, time.perf_counter()
 
+    ckpt.clear_diverged()  # a resumed diverged stage (with a new lr) goes on from its last finite checkpoint
+    unchecked = []  # (step, FINITE flag) not yet read back: reading a step late keeps dispatch ahead of compute
+
+    def check_finite(upto: int = 0) -> None:
+      """Reads back the divergence flags of all but the newest `upto` steps; stops the stage at the first bad one."""
+      while len(unchecked) > upto:
+        at, flag = unchecked.pop(0)
+        if not bool(jax.device_get(flag)):
+          last = ckpt.latest.latest_step()
+          ckpt.mark_diverged({"step": at, "lr": float(stage.optimizer.lr), "last_checkpoint": last})
+          kept = (f"the last finite checkpoint (step {last}) is kept; lower config.stages[{index}].optimizer.lr and "
+                  f"re-run the same command to resume from it" if last is not None else
+                  f"no checkpoint was saved before it; lower config.stages[{index}].optimizer.lr and re-run the same "
+                  f"command to start the stage again")
+          raise JaxrecError(f"stage {stage.name!r} diverged at step {at} (non-finite loss, gradient or parameters); "
+                            f"{kept}")
+
     def save_latest():
+      check_finite()  # a checkpoint never holds a diverged state
       ckpt.save_latest(step, {"trainable": trainable, "opt_state": opt_state, "rng": rng}, dict(meta, step=step))
 
     while step < total and not meta["stopped_early"]:
@@ -185,11 +167,15 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
       batch = next(batches)
       trainable, opt_state, m = train_step(trainable, frozen, opt_state, batch, jax.random.fold_in(rng, step))
       step += 1
+      faults.at("step")
+      unchecked.append((step, m.pop(FINITE)))
+      check_finite(upto=1)
       window.append(m)
       n_examples += len(next(iter(batch.values())))
       bar.update(1)
 
       if step % log_every == 0 or step == total:
+        check_finite()
         window = jax.device_get(window)
         now = time.perf_counter()
         record = {"event": "train", "stage": stage.name, "step": step, "epoch": step / spe,
@@ -200,6 +186,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
         window, n_examples, t_last = [], 0, now
 
       if step % eval_every == 0 or step == total:
+        check_finite()  # evaluate (and maybe save as best) only finite parameters
         t_eval = time.perf_counter()
         metrics = dict(evaluate_fn(combine(trainable, frozen)))
         if es.metric not in metrics:

@@ -32,7 +32,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
-from jaxrec.train import loop
+from jaxrec.train import loop, workdir as run_dir
 from jaxrec.train.cf_task import read_config, train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
@@ -212,6 +212,12 @@ def train(config, workdir, progress: bool = True, llm=None) -> dict:
   dataset, model, init, table = build(config, llm)
   if config.eval.split not in dataset.splits:
     raise JaxrecError(f"config.eval.split: {config.eval.split!r} not in {', '.join(dataset.splits)}")
+  with run_dir.claim(workdir):  # every input read and checked before the workdir is touched
+    run_dir.check_config(config, workdir)
+    return _train(config, workdir, dataset, model, init, table, progress)
+
+
+def _train(config, workdir: pathlib.Path, dataset, model, init, table, progress: bool) -> dict:
   evaluator = make_evaluator(config, dataset, model, table)
   valid = dataset.splits[config.eval.split]
   m = config.model
@@ -255,8 +261,9 @@ def evaluate(workdir, split: str, output: str | None = None) -> dict:
   dataset, model, init, table = build(config)
   if split not in dataset.splits:
     raise JaxrecError(f"--split={split}: not a split of {config.data.name} ({', '.join(dataset.splits)})")
-  params = loop.restore_params(config, workdir, init)
-  results = {split: make_evaluator(config, dataset, model, table)(params, dataset.splits[split])}
+  with run_dir.claim(workdir, shared=True):  # not while a run trains it
+    params = loop.restore_params(config, workdir, init)
+    results = {split: make_evaluator(config, dataset, model, table)(params, dataset.splits[split])}
   out = pathlib.Path(output) if output else pathlib.Path(workdir) / "eval" / f"{split}.json"
   ev.write_metrics(out, {"splits": results, "source": split})
   print(ev.format_table(results), flush=True)

@@ -1,0 +1,165 @@
+"""Faults: a diverging stage, a full disk, and kill -9 at three points of real runs (one of them inside a checkpoint
+save). Each must end in one line and leave a workdir that resumes to exactly what an uninterrupted run gives."""
+
+import errno
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from conftest import REPO
+from jaxrec import cf, evaluate
+from jaxrec.cf import synthetic
+from jaxrec.errors import JaxrecError
+from jaxrec.train import ArrayBatcher, combine, stage_config, train
+from jaxrec.train.checkpoint import StageCheckpoints
+from launch import _cli, train as launch_train
+
+
+class _Poisoned:
+  """A batcher whose batches from global step `at` on carry NaN labels: the loss goes NaN there."""
+
+  def __init__(self, inner, at):
+    self.inner, self.at, self.steps_per_epoch = inner, at, inner.steps_per_epoch
+
+  def batches(self, epoch, start=0):
+    for i, b in enumerate(self.inner.batches(epoch, start)):
+      if epoch * self.steps_per_epoch + start + i + 1 >= self.at:
+        b = dict(b, label=np.full_like(b["label"], np.nan))
+      yield b
+
+
+def _loop_pieces(tmp_path):
+  data = synthetic.make_dataset(n_users=60, n_items=40, rows_per_user=20, seed=1)
+  model = cf.build_model(ml_collections.ConfigDict({"name": "mf", "embed_dim": 8, "loss": "bce"}), data.n_users,
+                         data.n_items)
+  config = ml_collections.ConfigDict({"seed": 3, "batch_size": 64, "eval_batch_size": 512, "log_every": 5,
+                                      "checkpoint_every": 4})
+  config.stages = [stage_config(name="s", num_epochs=2, eval_every=7, optimizer={"lr": 0.05})]
+  score = jax.jit(model.logits)
+  kw = dict(init_params=model.init(jax.random.PRNGKey(0)),
+            loss_fn=lambda t, f, b, r: model.loss_fn(combine(t, f), b, r),
+            evaluate_fn=lambda p: evaluate.evaluate_ctr(lambda b: score(p, b), data.splits["valid"]), progress=False)
+  return config, ArrayBatcher(evaluate.split_arrays(data.splits["train"]), 64, seed=3), kw
+
+
+def test_divergence_stops_the_stage_and_a_lower_lr_resumes_from_the_last_finite_checkpoint(tmp_path):
+  config, batcher, kw = _loop_pieces(tmp_path)
+  workdir = tmp_path / "w"
+  with pytest.raises(JaxrecError) as e:
+    train(config, workdir, train_data=_Poisoned(batcher, at=10), **kw)
+  msg = str(e.value)
+  assert "\n" not in msg and "stage 's' diverged at step 10" in msg and "config.stages[0].optimizer.lr" in msg
+  assert "last finite checkpoint (step 8)" in msg  # checkpoint_every=4: step 8 was saved, nothing after step 9
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert all(r.get("loss") is None or math.isfinite(r["loss"]) for r in records)
+  assert max(r["step"] for r in records) < 10  # nothing from the diverged steps was logged
+  ckpt = StageCheckpoints(workdir, "s")
+  try:
+    assert ckpt.latest.latest_step() == 8 and ckpt.best.latest_step() == 7
+  finally:
+    ckpt.close()
+
+  same = config.copy_and_resolve_references()
+  same.batch_size = 32  # anything but the diverged stage's optimiser still trains differently: refused
+  with pytest.raises(JaxrecError, match="holds a run with a different config"):
+    train(same, workdir, train_data=batcher, **kw)
+
+  lower = config.copy_and_resolve_references()
+  lower.stages[0].optimizer.lr = 0.01
+  resumed = train(lower, workdir, train_data=batcher, **kw)
+  assert resumed.stages[0]["steps"] == 2 * batcher.steps_per_epoch
+  assert json.loads((workdir / "config.json").read_text())["stages"][0]["optimizer"]["lr"] == 0.01
+  assert not (workdir / "checkpoints/s/diverged.json").exists()
+  first_after = [r for r in map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines())][len(records)]
+  assert first_after["step"] > 8 and first_after["lr"] < 0.01  # resumed at step 8 on the new schedule
+
+
+def test_full_disk_ends_in_one_line_and_keeps_a_loadable_checkpoint(shared_data, tmp_path, monkeypatch, capsys):
+  workdir = tmp_path / "w"
+  argv = ["train.py", f"--config={REPO}/configs/baselines/mf.py:tiny", f"--config.data.root={shared_data}",
+          f"--workdir={workdir}", "--noprogress"]
+  real_save, calls = StageCheckpoints.save_latest, []
+
+  def full_disk(self, step, state, meta):
+    calls.append(step)
+    if len(calls) == 2:
+      raise OSError(errno.ENOSPC, "No space left on device", str(self.root / "latest"))
+    real_save(self, step, state, meta)
+
+  monkeypatch.setattr(StageCheckpoints, "save_latest", full_disk)
+  with pytest.raises(SystemExit) as e:
+    _cli.run(launch_train.main, argv)
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: no space left on device while "
+                                                                        "writing"), lines
+  assert not (workdir / "metrics.json").exists()
+  ckpt = StageCheckpoints(workdir, "cf")
+  try:
+    assert ckpt.latest.all_steps() == [calls[0]]  # the first save, intact and loadable
+  finally:
+    ckpt.close()
+  monkeypatch.setattr(StageCheckpoints, "save_latest", real_save)
+  _cli.run(launch_train.main, argv)  # space freed: the same command resumes and finishes
+  assert json.loads((workdir / "metrics.json").read_text())["splits"]["valid"]["auc"] > 0
+
+
+# --- kill -9 ---------------------------------------------------------------------------------------------------
+
+def _train(args, workdir, kill_at=None):
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  env.pop("JAXREC_KILL_AT", None)
+  if kill_at:
+    env["JAXREC_KILL_AT"] = kill_at
+  return subprocess.run([sys.executable, str(REPO / "launch" / "train.py"), *args, f"--workdir={workdir}",
+                         "--noprogress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _outputs(workdir: pathlib.Path) -> dict:
+  """What a finished run hands over: final metrics, and the exact bytes of its embeddings and adapters."""
+  out = {"metrics": json.loads((workdir / "metrics.json").read_text())["splits"]}
+  for sub in ("embeddings", "adapter"):
+    for f in sorted((workdir / sub).glob("*")) if (workdir / sub).is_dir() else []:
+      out[f"{sub}/{f.name}"] = f.read_bytes()
+  return out
+
+
+def _kill_and_resume(args, tmp_path, points):
+  full = _train(args, tmp_path / "full")
+  assert full.returncode == 0, full.stderr[-2000:]
+  expected = _outputs(tmp_path / "full")
+  for point in points:
+    workdir = tmp_path / point.replace(":", "_")
+    killed = _train(args, workdir, kill_at=point)
+    assert killed.returncode == -9, (point, killed.returncode, killed.stderr[-2000:])
+    assert not (workdir / "metrics.json").exists()
+    resumed = _train(args, workdir)  # the dead run's lock went with it
+    assert resumed.returncode == 0, (point, resumed.stderr[-2000:])
+    assert _outputs(workdir) == expected, point
+  return expected
+
+
+@pytest.mark.slow
+def test_kill_9_real_cf_run(shared_data, tmp_path):
+  """MF at its real size (d=256, batch 1024) on CoLLM's ML-1M split, 2 epochs of 33 steps: killed before any
+  checkpoint, inside the second checkpoint save, and after the first epoch's checkpoint."""
+  args = [f"--config={REPO}/configs/baselines/mf.py", f"--config.data.root={shared_data}",
+          "--config.stages[0].num_epochs=2"]
+  out = _kill_and_resume(args, tmp_path, ["step:20", "save:2", "step:45"])
+  assert {"embeddings/item.npy", "embeddings/user.npy"} <= set(out)
+
+
+@pytest.mark.slow
+def test_kill_9_llm_tiny_run(shared_data, tmp_path):
+  """CoLLM's :tiny run (CF pre-training, then two LLM stages): killed in the CF model, inside a checkpoint save of
+  the first LLM stage, and in the last stage."""
+  args = [f"--config={REPO}/configs/ml1m.py:tiny", f"--config.data.root={shared_data}"]
+  out = _kill_and_resume(args, tmp_path, ["step:3", "save:7", "step:13"])
+  assert any(k.startswith("adapter/") for k in out) and "embeddings/item_llm.npy" in out
