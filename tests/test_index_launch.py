@@ -128,6 +128,10 @@ def test_build_index_and_recommend_print_k_titles(workdir):
   bad = _run("recommend.py", f"--workdir={workdir}", check=False)
   assert bad.returncode == 2 and bad.stderr.strip() == ("error: pass exactly one of --user=ID and --history='title; "
                                                         "title; ...' (or --evaluate=SPLIT)"), bad.stderr
+  unknown = _run("recommend.py", f"--workdir={workdir}", "--user=999999", check=False)  # part of the bad-input corpus
+  lines = unknown.stderr.strip().splitlines()
+  assert unknown.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "999999" in lines[0], \
+      unknown.stderr
   message = r"--history: no item titled 'Toy Stori \(1995\)' in ml1m_collm; did you mean 'Toy Story"
   with pytest.raises(JaxrecError, match=message):
     run.items_from_titles("Toy Stori (1995)")
