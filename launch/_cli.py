@@ -10,6 +10,7 @@ import errno
 import importlib
 import importlib.util
 import pathlib
+import re
 import sys
 
 from absl import flags, logging
@@ -83,11 +84,25 @@ def run(main, argv=None) -> None:
     main(argv)
   except JaxrecError as e:
     fail(str(e))
-  except OSError as e:
-    if e.errno != errno.ENOSPC:
+  except Exception as e:  # pylint: disable=broad-except
+    where = _disk_full(e)
+    if where is None:
       raise
-    fail(f"no space left on device while writing {e.filename or 'the workdir'}; completed checkpoints are intact: "
-         f"free some space and re-run the same command to resume")
+    fail(f"no space left on device while writing {where}; completed checkpoints are intact: free some space and "
+         f"re-run the same command to resume")
+
+
+def _disk_full(e: BaseException) -> str | None:
+  """The file being written when `e` (or what caused it) is a full disk, else None. Orbax's tensorstore writer
+  reports it as a ValueError ('RESOURCE_EXHAUSTED ... Failed writing: "<file>" ... No space left on device')."""
+  while e is not None:
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+      return str(e.filename or "the workdir")
+    if "No space left on device" in str(e):
+      m = re.search(r'Failed writing: "([^"]+)"', str(e))
+      return m.group(1) if m else "the workdir"
+    e = e.__cause__ or e.__context__
+  return None
 
 
 def config_value(config_flag):

@@ -111,6 +111,44 @@ def test_full_disk_ends_in_one_line_and_keeps_a_loadable_checkpoint(shared_data,
   assert json.loads((workdir / "metrics.json").read_text())["splits"]["valid"]["auc"] > 0
 
 
+def test_real_full_disk_during_a_checkpoint_save(shared_data, tmp_path, capsys):
+  """A 6 MB tmpfs as the workdir: orbax's writer fails inside a save (tensorstore's RESOURCE_EXHAUSTED); after
+  the file system grows the same command resumes. Where mounting is not allowed, orbax's error is raised from the
+  save instead (the same text)."""
+  mnt = tmp_path / "small"
+  mnt.mkdir()
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6M", "tmpfs", str(mnt)], capture_output=True)
+  argv = ["train.py", f"--config={REPO}/configs/baselines/mf.py:tiny", f"--config.data.root={shared_data}",
+          f"--workdir={mnt / 'w'}", "--noprogress"]
+  try:
+    if mounted.returncode == 0:
+      with pytest.raises(SystemExit) as e:
+        _cli.run(launch_train.main, argv)
+    else:
+      real = StageCheckpoints.save_latest
+
+      def full(self, step, state, meta):
+        raise ValueError(f'RESOURCE_EXHAUSTED: Error writing "x": Failed writing: "{self.root}/latest/d": Failed '
+                         f"to write 2222506 bytes to file 8: No space left on device [os_error_code='28']")
+
+      StageCheckpoints.save_latest = full
+      try:
+        with pytest.raises(SystemExit) as e:
+          _cli.run(launch_train.main, argv)
+      finally:
+        StageCheckpoints.save_latest = real
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: no space left on device while writing {mnt / 'w' / 'checkpoints'}"), lines
+    if mounted.returncode == 0:
+      subprocess.run(["mount", "-o", "remount,size=64M", str(mnt)], check=True)
+    _cli.run(launch_train.main, argv)  # room again: the same command resumes and finishes
+    assert json.loads((mnt / "w" / "metrics.json").read_text())["splits"]["valid"]["auc"] > 0
+  finally:
+    if mounted.returncode == 0:
+      subprocess.run(["umount", str(mnt)], check=False)
+
+
 # --- kill -9 ---------------------------------------------------------------------------------------------------
 
 def _train(args, workdir, kill_at=None):
