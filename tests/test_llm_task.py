@@ -131,6 +131,10 @@ def test_tiny_config_trains_every_stage_and_resumes(name, tiny_config, full_run,
   assert all((workdir / f).is_file() for f in files), files
   text = (workdir / "results.md").read_text()  # the run beside the papers' numbers for its dataset
   assert all(f"| {method} | {results._f(auc)} |" in text for method, auc, _, _ in results.PAPER[config.data.name])
+  pngs = ["training_curves.png"] + [f"warm_cold_{split}.png" for split in full]
+  assert all(f"({png})" in text and (workdir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for png in pngs)
+  if config.model.cf.name != "none":  # the bars stand beside the CF model's own figures
+    assert len(list((workdir / "tb").glob("events.out.tfevents.*"))) >= 1
   assert all((workdir / f"checkpoints/{s}/done.json").is_file() for s in stages)
 
   # Each stage moved only its own leaves: the backbone (and the CF tables) are bit-identical after both stages.

@@ -30,6 +30,7 @@ def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   assert "| multi-scale (valid) |" in text and "precision@10" in text
   assert f"{valid['ndcg@10']:.4f} ± {valid['ndcg_se@10']:.4f}" in text
   assert "not say which K" in text  # the paper's K is flagged
+  assert "(training_curves.png)" in text and "(topk_valid.png)" in text and (workdir / "topk_valid.png").is_file()
   items = np.load(workdir / "embeddings" / "item.npy")
   assert items.shape == (1683, 16) and not items[0].any()
   np.testing.assert_allclose(np.linalg.norm(items[1:], axis=-1), 1.0, rtol=1e-4)

@@ -230,7 +230,8 @@ def _train(config, workdir: pathlib.Path, dataset, progress: bool) -> dict:
   ev.write_metrics(workdir / "metrics.json", {"splits": finals, "stages": result.stages})
   print(ev.format_table(finals), flush=True)
   export(runner, result.params, workdir)
-  results.write_results_md(workdir / "results.md", config, finals, result.stages)
+  results.write_results_md(workdir / "results.md", config, finals, result.stages,
+                           results.pictures(workdir, config, finals, result.stages))
   return finals
 
 

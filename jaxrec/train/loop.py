@@ -44,14 +44,35 @@ class TrainResult:
 
 
 class MetricsLog:
-  """Appends one JSON object per line to workdir/metrics.jsonl."""
+  """Appends one JSON object per line to workdir/metrics.jsonl and writes the same scalars as TensorBoard events
+  under workdir/tb/ (tensorboardX): `<stage>/train/<name>` and `<stage>/valid/<metric>` against the stage's step.
+
+  A resumed run writes a new event file beside the old ones; TensorBoard, like metrics.jsonl's readers, keeps the
+  last value per (tag, step).
+  """
 
   def __init__(self, workdir: pathlib.Path):
     self.path = workdir / "metrics.jsonl"
+    self.tb_dir = workdir / "tb"
+    self._writer = None
 
   def write(self, record: Mapping[str, Any]) -> None:
     with open(self.path, "a") as f:
       f.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+    if self._writer is None:
+      from tensorboardX import SummaryWriter  # only training writes events
+
+      self._writer = SummaryWriter(str(self.tb_dir), flush_secs=30)
+    group = "train" if record.get("event") == "train" else "valid"
+    for key, value in record.items():
+      value = _jsonable(value)
+      if key not in ("event", "stage", "step") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        self._writer.add_scalar(f"{record['stage']}/{group}/{key}", value, int(record["step"]))
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
 
 
 def _jsonable(v):
@@ -86,15 +107,18 @@ def train(config, workdir, *, init_params, loss_fn: Callable,
   write_config(config, workdir)
   log = MetricsLog(workdir)
   params, summaries = init_params, []
-  for index, stage in enumerate(config.stages):
-    if stage_inputs is not None:
-      train_data, evaluate_fn = stage_inputs(stage)
-    if train_data.steps_per_epoch < 1:
-      raise JaxrecError("the training split has no rows (check config.data and config.batch_size)")
-    start = init_params if stage.init_from == "scratch" else params
-    params, summary = run_stage(config, stage, index, start, workdir=workdir, log=log, loss_fn=loss_fn,
-                                evaluate_fn=evaluate_fn, train_data=train_data, progress=progress)
-    summaries.append(summary)
+  try:
+    for index, stage in enumerate(config.stages):
+      if stage_inputs is not None:
+        train_data, evaluate_fn = stage_inputs(stage)
+      if train_data.steps_per_epoch < 1:
+        raise JaxrecError("the training split has no rows (check config.data and config.batch_size)")
+      start = init_params if stage.init_from == "scratch" else params
+      params, summary = run_stage(config, stage, index, start, workdir=workdir, log=log, loss_fn=loss_fn,
+                                  evaluate_fn=evaluate_fn, train_data=train_data, progress=progress)
+      summaries.append(summary)
+  finally:
+    log.close()
   return TrainResult(params=params, stages=summaries)
 
 
@@ -179,7 +203,8 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
         window = jax.device_get(window)
         now = time.perf_counter()
         record = {"event": "train", "stage": stage.name, "step": step, "epoch": step / spe,
-                  "lr": float(schedule(step - 1)), "examples_per_s": n_examples / max(now - t_last, 1e-9)}
+                  "lr": float(schedule(step - 1)), "examples_per_s": n_examples / max(now - t_last, 1e-9),
+                  "step_time_s": (now - t_last) / len(window)}
         record.update({k: float(np.mean([w[k] for w in window])) for k in window[0]})
         log.write(record)
         bar.set_postfix(step=step, loss=f"{record['loss']:.4f}")

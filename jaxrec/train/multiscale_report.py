@@ -40,7 +40,7 @@ def baseline_rows(baselines: Mapping[str, str], split: str, columns) -> list[str
 
 
 def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping,
-                  most_popular: Mapping[str, Mapping] | None = None) -> None:
+                  most_popular: Mapping[str, Mapping] | None = None, picture_lines=()) -> None:
   columns = [c for c in COLUMNS if any(c in m for m in results.values())] or COLUMNS
   report = config.get("report", {})
   lines = [f"# Multi-scale LoRA recommender: {config.data.name}", "",
@@ -71,5 +71,6 @@ def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping,
   if not base:
     lines.append("No CF baselines named (config.report.baselines = {label: workdir of a finished CF run on the "
                  "same split}).")
+  lines += ["", *picture_lines]
   with atomic_file(path, "w") as f:
     f.write("\n".join(lines) + "\n")

@@ -32,7 +32,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
-from jaxrec.train import loop, workdir as run_dir
+from jaxrec.train import loop, results as report, workdir as run_dir
 from jaxrec.train.cf_task import read_config, train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
@@ -237,7 +237,8 @@ def _train(config, workdir: pathlib.Path, dataset, model, init, table, progress:
   if items is not None:
     with atomic_dir(workdir / "embeddings") as tmp:
       np.save(tmp / "item.npy", items.astype(np.float32))
-  write_results(workdir / "results.md", config, results, budget, mostpop)
+  write_results(workdir / "results.md", config, results, budget, mostpop,
+                report.pictures(workdir, config, results, result.stages))
   return results
 
 
@@ -286,5 +287,6 @@ def report(workdir, baselines: dict[str, str] | None = None) -> pathlib.Path:
     config.report = ml_collections.ConfigDict(dict(baselines={}, paper={}))
   if baselines is not None:
     config.report.baselines = dict(baselines)
-  write_results(workdir / "results.md", config, results, budget, metrics.get("most_popular"))
+  write_results(workdir / "results.md", config, results, budget, metrics.get("most_popular"),
+                report.pictures(workdir, config, results, metrics.get("stages", [])))
   return workdir / "results.md"

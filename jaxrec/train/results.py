@@ -1,4 +1,5 @@
-"""`results.md`: a run's CTR metrics (overall / warm / cold) beside the numbers the papers report for that dataset.
+"""`results.md`: a run's CTR metrics (overall / warm / cold) beside the numbers the papers report for that dataset,
+and the pictures every run's results.md links (`pictures`).
 
 Paper numbers are kept only where they were checked against the source; other rows point at the table to read.
 The papers evaluate on test splits (held back here), with 7B LLMs: the comparison is a sanity anchor, not a target.
@@ -6,10 +7,12 @@ The papers evaluate on test splits (held back here), with 7B LLMs: the compariso
 
 from __future__ import annotations
 
+import json
 import pathlib
 from typing import Any, Mapping, Sequence
 
 from jaxrec.paths import atomic_file
+from jaxrec.train import plots
 
 _TALLREC = "TALLRec (Bao et al., 2023) README Table 1, book (BookCrossing), LLaMA-7B"
 # CoLLM (Zhang et al., arXiv 2310.19488v3) TABLE II, read in a markdown copy of https://arxiv.org/html/2310.19488v3
@@ -49,8 +52,62 @@ def _f(v) -> str:
   return "–" if v is None or v != v else f"{v:.4f}"
 
 
+def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, Any]],
+             stages: Sequence[Mapping[str, Any]]) -> list[str]:
+  """Draws a finished run's PNGs into `workdir` and returns the markdown lines that show them: training curves per
+  stage; per final split, AUC / UAUC overall / warm / cold beside the CF model's (CTR runs, the CF model's numbers
+  read from its workdir's metrics.json: each bar says how many rows it covers) or P / R / NDCG against K (top-K)."""
+  workdir = pathlib.Path(workdir)
+  lines = ["## Pictures", ""]
+  if (workdir / "metrics.jsonl").is_file() and stages:
+    png = plots.training_curves(workdir / "metrics.jsonl", stages, workdir / "training_curves.png")
+    lines += [f"![training curves: loss and validation metric against step]({png.name})", ""]
+  cf = config.get("model", {}).get("cf", {}) if config.get("model", {}).get("family") == "llmrec" else {}
+  for split, m in finals.items():
+    if "auc" in m:
+      models = {"this run": m}
+      cf_metrics = _read_split(pathlib.Path(cf.get("workdir") or "") / "metrics.json", split) if cf.get(
+          "workdir") else None
+      if cf_metrics:
+        models[f"CF model ({cf.get('name', 'cf').upper()}, its own run)"] = cf_metrics
+      png = plots.warm_cold_bars(models, split, workdir / f"warm_cold_{split}.png")
+      lines += [f"![{split}: AUC / UAUC overall, warm and cold]({png.name})", ""]
+    elif any(k.startswith("ndcg@") for k in m):
+      ks = sorted(int(k.split("@")[1]) for k in m if k.startswith("ndcg@"))
+      png = plots.topk_curves(m, ks, split, workdir / f"topk_{split}.png")
+      lines += [f"![{split}: precision / recall / NDCG against K]({png.name})", ""]
+  return lines
+
+
+def _read_split(path: pathlib.Path, split: str) -> Mapping[str, Any] | None:
+  try:
+    return json.loads(path.read_text())["splits"][split]
+  except (OSError, KeyError, ValueError):
+    return None
+
+
+def write_cf_results_md(path: pathlib.Path | str, config, finals: Mapping[str, Mapping[str, Any]],
+                        stages: Sequence[Mapping[str, Any]], picture_lines: Sequence[str] = ()) -> None:
+  """results.md of a CF baseline run: its final metrics, its stage, its pictures."""
+  m = config.model
+  keys = [k for k in next(iter(finals.values()), {}) if "/" not in k]
+  lines = [f"# {m.name.upper()} on {config.data.name}", "", "| split | " + " | ".join(keys) + " |",
+           "|---|" + "---|" * len(keys)]
+  for split, res in finals.items():
+    lines.append(f"| {split} | " + " | ".join(_f(res.get(k)) if isinstance(res.get(k), float) else
+                                             str(res.get(k, "–")) for k in keys) + " |")
+  lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages] + ["", *picture_lines]
+  with atomic_file(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+
+def _stage_line(s: Mapping[str, Any]) -> str:
+  return (f"- {s['name']}: best {s['metric']} {_f(s['best_value'])} at step {s['best_step']} of "
+          f"{s['steps']}{' (stopped early)' if s.get('stopped_early') else ''}")
+
+
 def write_results_md(path: pathlib.Path | str, config, finals: Mapping[str, Mapping[str, Any]],
-                     stages: Sequence[Mapping[str, Any]]) -> None:
+                     stages: Sequence[Mapping[str, Any]], picture_lines: Sequence[str] = ()) -> None:
   m = config.model
   method = "TALLRec" if m.cf.name == "none" else f"CoLLM-FaissRet ({m.cf.name.upper()})"
   llm = m.llm or "SmolLM2-135M-Instruct (embedded)"
@@ -63,13 +120,11 @@ def write_results_md(path: pathlib.Path | str, config, finals: Mapping[str, Mapp
       if f"{prefix}auc" in res:
         lines.append(f"| {split} | {group} | {_f(res.get(prefix + 'auc'))} | {_f(res.get(prefix + 'uauc'))} | "
                      f"{_f(res.get(prefix + 'gauc'))} | {res.get(prefix + 'uauc_users', '–')} |")
-  lines += ["", "Stages:", ""]
-  for s in stages:
-    lines.append(f"- {s['name']}: best {s['metric']} {_f(s['best_value'])} at step {s['best_step']} of "
-                 f"{s['steps']}{' (stopped early)' if s.get('stopped_early') else ''}")
+  lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages]
   lines += ["", "## Reported in the papers (test splits, 7B LLMs)", "", "| method | AUC | UAUC | source |",
             "|---|---|---|---|"]
   for name, auc, uauc, src in PAPER.get(config.data.name, []):
     lines.append(f"| {name} | {_f(auc)} | {_f(uauc)} | {src} |")
+  lines += ["", *picture_lines]
   with atomic_file(path, "w") as f:
     f.write("\n".join(lines) + "\n")
