@@ -222,3 +222,43 @@ def test_tiny_configs_of_every_dataset_build(shared_data):
         continue
       llm_task.validate(config)
       assert len(config.stages) == (1 if config.model.cf.name == "none" else 2)
+
+
+def test_export_hf_merged_checkpoint_loads_in_transformers_with_our_logits(full_run, tmp_path):
+  """launch/export.py --format=hf of the tiny CoLLM run: AutoModelForCausalLM's f32 logits equal the Flax decoder's
+  with the (unmerged) LoRA applied, to 1e-4; the mapper and CF tables sit beside it as described in collm.json."""
+  import torch
+  from safetensors.numpy import load_file
+  from transformers import AutoModelForCausalLM, AutoTokenizer
+
+  from jaxrec.train.llm_export import export_run
+  from launch import _cli, export as launch_export
+  from llm_fixtures import left_padded_batch, torch_logits
+
+  w = full_run("ml1m")[0]
+  _cli.run(launch_export.main, ["export.py", f"--workdir={w}", "--format=hf", f"--output={tmp_path / 'hf'}"])
+  config = llm_task.cf_task.read_config(w)
+  runner = llm_task.Runner(config)
+  params = jax.device_get(loop.restore_params(config, w, runner.params))
+  ids, mask, pos = left_padded_batch(vocab=runner.model.decoder.cfg.vocab_size)
+  ours = runner.model.decoder.apply({"params": params["llm"], "lora": params["lora"]}, ids,
+                                    attention_mask=mask)["logits"]
+  base = runner.model.decoder.apply({"params": params["llm"]}, ids, attention_mask=mask)["logits"]
+  model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"), dtype=torch.float32).eval()
+  theirs = torch_logits(model, ids, mask, pos).logits.numpy()
+  real = mask > 0
+  assert np.abs(np.asarray(ours) - np.asarray(base))[real].max() > 1e-3  # the adapters matter here...
+  assert np.abs(np.asarray(ours) - theirs)[real].max() <= 1e-4  # ...and are merged exactly
+  tok = AutoTokenizer.from_pretrained(str(tmp_path / "hf"))
+  assert tok("Yes, the user will like it").input_ids == runner.tok("Yes, the user will like it").input_ids
+
+  info = json.loads((tmp_path / "hf" / "collm.json").read_text())
+  mapper = load_file(str(tmp_path / "hf" / info["mapper"]["file"]))
+  np.testing.assert_array_equal(mapper["fc1/kernel"], np.asarray(params["fece"]["fc1"]["kernel"]))
+  assert set(load_file(str(tmp_path / "hf" / info["cf"]["file"]))) == set(info["cf"]["keys"])
+  assert info["proj_token_num"] == runner.model.proj_token_num
+
+  peft_dir = export_run(w, "peft", tmp_path / "peft")  # the default format: the same files training wrote
+  assert (peft_dir / "adapter_model.safetensors").read_bytes() == (w / "adapter/adapter_model.safetensors").read_bytes()
+  with pytest.raises(llm_task.JaxrecError, match="--format=onnx: expected one of peft, hf"):
+    export_run(w, "onnx")
