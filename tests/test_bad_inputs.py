@@ -122,7 +122,7 @@ def test_workdir_with_another_config_is_refused_before_the_cf_model_trains(refus
 # --- data files -----------------------------------------------------------------------------------------------
 
 def test_missing_data_root(refuse, tmp_path):
-  refuse(MF, f"--config.data.root={tmp_path / 'nowhere'}", expect="missing file(s)")
+  refuse(MF, f"--config.data.root={tmp_path / 'nowhere'}", "--config.data.fetch=False", expect="missing file(s)")
 
 
 @pytest.mark.parametrize("column, values, expect", [

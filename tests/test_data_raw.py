@@ -282,5 +282,5 @@ def test_malformed_ratings_dat_and_unknown_name(tmp_path):
   with pytest.raises(JaxrecError, match="data config name 'nope' is unknown"):
     jdata.get_data_config("nope")
   with pytest.raises(JaxrecError, match=r"ml1m_topk: missing file\(s\)"):
-    jdata.load_dataset(_cfg("ml1m_topk", tmp_path / "nothing"))
+    jdata.load_dataset(_cfg("ml1m_topk", tmp_path / "nothing", fetch=False))
 

@@ -22,7 +22,8 @@ import pathlib
 
 import numpy as np
 
-from jaxrec.data import _io, schema
+from jaxrec import paths
+from jaxrec.data import _io, fetch, schema
 from jaxrec.errors import JaxrecError
 
 NAME = "amazon_book"
@@ -124,6 +125,10 @@ def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Da
 
 def load(cfg, root: pathlib.Path) -> schema.Dataset:
   folder = root / "amazon-book"
+  if not (_first(folder, REVIEW_FILES).is_file() and _first(folder, META_FILES).is_file()) and cfg.get("fetch", True):
+    cache = paths.cache_dir() / "downloads" / "amazon-book"
+    have = (cache / "Books_5.json.gz").is_file() and (cache / "meta_Books.json.gz").is_file()
+    folder = fetch.verified(cache) if have else fetch.fetch(NAME, fetch.AMAZON_BOOKS, cache, HOW, timeout_s=60.0)
   files = [_first(folder, REVIEW_FILES), _first(folder, META_FILES)]
   _io.require(files, NAME, HOW)
   key = dict(files=schema.file_fingerprint(files), year=cfg.year, min=cfg.min_count, h=cfg.max_history,

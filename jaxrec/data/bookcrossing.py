@@ -32,7 +32,8 @@ import re
 
 import numpy as np
 
-from jaxrec.data import _io, schema
+from jaxrec import paths
+from jaxrec.data import _io, fetch, schema
 from jaxrec.errors import JaxrecError
 
 NAME = "bookcrossing"
@@ -209,6 +210,16 @@ def from_raw(folder: pathlib.Path, cfg) -> schema.Dataset:
   return schema.validate(ds, str(ratings_path))
 
 
+def _json_folder(json_dir: pathlib.Path, cfg) -> pathlib.Path:
+  """TALLRec's files under the root, else in the download cache, else fetched there (train, valid and test)."""
+  if (json_dir / "valid.json").is_file() or not cfg.get("fetch", True):
+    return json_dir
+  cache = paths.cache_dir() / "downloads" / "bookcrossing-tallrec"
+  if (cache / "valid.json").is_file():
+    return fetch.verified(cache)
+  return fetch.fetch(NAME, fetch.TALLREC_BOOK, cache, f"{HOW_JSON} (or set JAXREC_DATA / --config.data.root)")
+
+
 def load(cfg, root: pathlib.Path) -> schema.Dataset:
   json_dir, raw_dir = root / "bookcrossing-tallrec", root / "book-crossing"
   source = cfg.source
@@ -216,7 +227,7 @@ def load(cfg, root: pathlib.Path) -> schema.Dataset:
     source = "raw" if not (json_dir / "valid.json").is_file() and (raw_dir / "BX-Book-Ratings.csv").is_file() \
         else "tallrec_json"
   if source == "tallrec_json":
-    return from_json(json_dir, cfg)
+    return from_json(_json_folder(json_dir, cfg), cfg)
   if source != "raw":
     raise JaxrecError(f"config data.source={source!r} for {NAME}; expected 'auto', 'tallrec_json' or 'raw'")
   files = [raw_dir / "BX-Book-Ratings.csv", raw_dir / "BX-Books.csv"]

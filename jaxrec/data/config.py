@@ -3,7 +3,9 @@
 Every config has: `name`; `root` (None: `$JAXREC_DATA`, else the per-user cache, see `jaxrec.paths.data_root`);
 `source` ('auto' or a dataset-specific source); `max_history` (history ids kept per row); `prompt_history` (titles
 in a prompt); `seed`; `max_train_rows` / `max_eval_rows` (budget caps, -1 = all; the first rows of a seeded
-permutation are kept); `use_cache`; and the prompt fields `template` (a string with <ItemTitleList>,
+permutation are kept); `use_cache`; `fetch` (files found neither under the root nor in the download cache are
+downloaded from where they are published, `jaxrec.data.fetch`; False: fail saying what to put where); and the
+prompt fields `template` (a string with <ItemTitleList>,
 <TargetItemTitle>, <UserID>, <TargetItemID> slots, see `jaxrec.data.prompts`), `proj_token_num` (placeholder
 tokens per ID slot), `pad_multiple` (batch length is rounded up to it) and `quote_titles`.
 """
@@ -22,7 +24,7 @@ def _common(name: str, template: str, quote_titles: bool = True) -> ml_collectio
   return ml_collections.ConfigDict(dict(
       name=name, root=ml_collections.config_dict.placeholder(str), source="auto", max_history=50,
       prompt_history=10, seed=0, max_train_rows=-1, max_eval_rows=-1, use_cache=True, template=template,
-      proj_token_num=1, pad_multiple=16, quote_titles=quote_titles,
+      proj_token_num=1, pad_multiple=16, quote_titles=quote_titles, fetch=True,
       empty_history_text=prompts.EMPTY_HISTORY_TEXT))
 
 

@@ -24,7 +24,8 @@ import pathlib
 
 import numpy as np
 
-from jaxrec.data import _io, schema
+from jaxrec import paths
+from jaxrec.data import _io, fetch, schema
 from jaxrec.errors import JaxrecError
 
 NAME = "ml1m_collm"
@@ -140,8 +141,21 @@ def from_raw(ratings_path: pathlib.Path, movies_path: pathlib.Path, cfg) -> sche
   return schema.validate(ds, str(ratings_path))
 
 
+def raw_ml1m(raw_dir: pathlib.Path, cfg) -> pathlib.Path:
+  """The official ML-1M files: under the root, else in the download cache, else GroupLens' ml-1m.zip fetched there
+  (SHA-256 pinned). With `fetch` off, `raw_dir` as it is (the missing-file error names it)."""
+  if (raw_dir / "ratings.dat").is_file() or not cfg.get("fetch", True):
+    return raw_dir
+  cache = paths.cache_dir() / "downloads" / "ml-1m"
+  if (cache / "ratings.dat").is_file():
+    return fetch.verified(cache)
+  return fetch.fetch("ml-1m", fetch.ML1M_ZIP, cache, f"{HOW_RAW}, or {HOW_PARQUET}")
+
+
 def load(cfg, root: pathlib.Path) -> schema.Dataset:
   parquet_dir, raw_dir = root / "ml1m-collm", root / "ml-1m"
+  if not parquet_dir.is_dir() and cfg.source != "parquet":  # no CoLLM split given: the official files
+    raw_dir = raw_ml1m(raw_dir, cfg)
   source = cfg.source
   if source == "auto":
     source = "parquet" if (parquet_dir / "train.parquet").is_file() or not (raw_dir / "ratings.dat").is_file() \

@@ -20,7 +20,7 @@ import pathlib
 import numpy as np
 
 from jaxrec.data import _io, schema
-from jaxrec.data.ml1m_collm import read_movies
+from jaxrec.data.ml1m_collm import raw_ml1m, read_movies
 from jaxrec.errors import JaxrecError
 
 NAME = "ml1m_topk"
@@ -95,6 +95,8 @@ def build(root: pathlib.Path, cfg) -> schema.Dataset:
 
 
 def load(cfg, root: pathlib.Path) -> schema.Dataset:
+  if not (root / "ml1m-raw" / "ratings_implicit.parquet").is_file():
+    root = raw_ml1m(root / "ml-1m", cfg).parent  # under the root, in the download cache, or fetched there
   files = [p for p in (root / "ml-1m" / "ratings.dat", root / "ml1m-raw" / "ratings_implicit.parquet") if p.is_file()]
   if not files:
     _read_pairs(root)  # raises the missing-file error
