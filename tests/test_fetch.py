@@ -149,3 +149,23 @@ def test_offline_and_unchecksummed_gzip(server, tmp_path):
   files["meta.json.gz"] = whole
   out = fetch.fetch("amazon", (fetch.Remote(f"{base}/ok/meta.json.gz", "meta.json.gz"),), tmp_path / "a", "how", 5.0)
   assert (out / "meta.json.gz").read_bytes() == whole
+
+
+def test_design_card_command_on_a_machine_with_only_a_network(server, shared_data, tmp_path, monkeypatch, capsys):
+  """`launch/train.py --config=configs/bookcrossing.py` (its :tiny budget) with no data root and an empty cache:
+  TALLRec's files arrive from the (local) server, the SASRec CF model and both LLM stages train."""
+  from conftest import REPO
+  from jaxrec.llm import assets
+  from launch import _cli, train as launch_train
+
+  monkeypatch.setenv("JAXREC_SMOLLM2_GGUF", str(assets.default_gguf()))  # the tokenizer, not refetched here
+  monkeypatch.delenv("JAXREC_DATA", raising=False)
+  base, files, hits = server
+  files.update(_tallrec_files(shared_data))
+  monkeypatch.setattr(fetch, "TALLREC_BOOK", _remotes(base, files))
+  workdir = tmp_path / "run"
+  _cli.run(launch_train.main, ["train.py", f"--config={REPO}/configs/bookcrossing.py:tiny", f"--workdir={workdir}",
+                               "--noprogress"])
+  assert sorted(hits) == [f"/ok/{n}" for n in sorted(files)]  # fetched once, for the CF model and the LLM alike
+  metrics = json.loads((workdir / "metrics.json").read_text())["splits"]
+  assert 0.0 <= metrics["valid"]["auc"] <= 1.0 and (workdir / "cf" / "metrics.json").is_file()
