@@ -16,6 +16,10 @@ import tempfile
 from jaxrec.errors import JaxrecError
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: os.umask can only be read by setting it
+
+
 def cache_dir() -> pathlib.Path:
   root = os.environ.get("JAXREC_CACHE")
   if not root:
@@ -58,6 +62,7 @@ def atomic_file(final: pathlib.Path | str, mode: str = "wb"):
   final = pathlib.Path(final)
   final.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+  os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should read like any file the user writes
   try:
     with os.fdopen(fd, mode) as f:
       yield f
