@@ -87,13 +87,17 @@ def _stamp_path(path: pathlib.Path) -> pathlib.Path:
   return path.with_name(f".{path.name}.stamp.json")
 
 
-def verify_file(path: pathlib.Path | str, sha256: str | None = None, how: str = "") -> pathlib.Path:
+REFETCH = "delete it and re-run to fetch it again"
+
+
+def verify_file(path: pathlib.Path | str, sha256: str | None = None, how: str = REFETCH) -> pathlib.Path:
   """`path` after checking its SHA-256 against `sha256` (or, when None, against the one recorded when it was
   cached; a file with neither is recorded as it is); one line naming the file and how to refetch it when it
   differs.
 
   The digest is recorded with the file's (size, mtime) in a stamp beside it (`.<name>.stamp.json`), so a file
-  unchanged since its last check is not re-hashed; any change of size or mtime re-hashes it.
+  unchanged since its last check is not re-hashed; any change of size or mtime re-hashes it. `how` ends the error:
+  what to do about it.
   """
   import json
 
@@ -114,7 +118,7 @@ def verify_file(path: pathlib.Path | str, sha256: str | None = None, how: str = 
     return path
   if digest != expected:
     raise JaxrecError(f"{path}: SHA-256 {digest[:16]}… does not match the expected {expected[:16]}… (corrupted or "
-                      f"replaced); delete it{' and ' + how if how else ''} to fetch it again")
+                      f"replaced); {how}")
   record_file(path, digest)
   return path
 

@@ -51,6 +51,7 @@ def refuse(capsys, tmp_path):
     assert expect in lines[0], lines[0]
     assert _tree(workdir) == before, f"workdir changed: {_tree(workdir)}"
     assert _tree(paths.cache_dir()) == cache_before
+    print(f"REFUSED {' '.join(argv)} -> {lines[0]}")  # `pytest -s` lists the corpus with its lines
     return lines[0]
 
   run.gguf = gguf
@@ -113,9 +114,11 @@ def test_workdir_with_another_config_is_refused_before_the_cf_model_trains(refus
   spec.loader.exec_module(module)
   other = module.get_config("tiny")
   other.data.root = str(shared_data)
+  other.cf_train.data.root, other.model.cf.workdir = str(shared_data), str(workdir / "cf")  # as a run saves it
   other.stages[0].optimizer.lr = 0.5  # the same experiment with another lr
   (workdir / "config.json").write_text(other.to_json_best_effort(indent=2, sort_keys=True))
-  refuse(COLLM, f"--config.data.root={shared_data}", workdir=workdir, expect="holds a run with a different config")
+  refuse(COLLM, f"--config.data.root={shared_data}", workdir=workdir,
+         expect="holds a run with a different config (config.stages[0].optimizer.lr: 0.5 there, 0.001 now)")
   assert not (workdir / "cf").exists()
 
 

@@ -29,7 +29,7 @@ def test_verify_file_hashes_once_then_on_change(tmp_path, monkeypatch):
     h.write(b"y")
   os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
   with pytest.raises(JaxrecError) as e:
-    paths.verify_file(f, digest, "re-run")
+    paths.verify_file(f, digest)
   assert len(calls) == 2 and "\n" not in str(e.value)
   assert str(e.value).startswith(f"{f}: SHA-256") and "delete it and re-run" in str(e.value)
 

@@ -138,5 +138,5 @@ def verified(folder: pathlib.Path) -> pathlib.Path:
   """A fetched folder after checking each file against the stamp written when it was fetched."""
   for f in sorted(pathlib.Path(folder).iterdir()):
     if not f.name.startswith("."):
-      paths.verify_file(f, None, "re-run")
+      paths.verify_file(f, None)
   return folder

@@ -154,7 +154,7 @@ def verify_cache(cache: pathlib.Path) -> None:
   wheel's pinned sums), so a file corrupted in the cache since is refused."""
   for f in sorted(cache.iterdir()):
     if not f.name.startswith("."):
-      paths.verify_file(f, None, "re-run")
+      paths.verify_file(f, None)
 
 
 def read(folder: pathlib.Path):

