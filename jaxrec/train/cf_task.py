@@ -24,7 +24,7 @@ from jaxrec import cf, evaluate as ev
 from jaxrec.cf import synthetic
 from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_dir
-from jaxrec.train import loop, results as report, workdir as run_dir
+from jaxrec.train import loop, results as run_results, workdir as run_dir
 from jaxrec.train.batches import ArrayBatcher
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.partition import combine
@@ -136,8 +136,8 @@ def _train(config, workdir: pathlib.Path, dataset, model, init, valid, progress:
   ev.write_metrics(workdir / "metrics.json", {"splits": results, "stages": result.stages})
   print(ev.format_table(results), flush=True)
   export_embeddings(model, result.params, workdir / "embeddings")
-  report.write_cf_results_md(workdir / "results.md", config, results, result.stages,
-                             report.pictures(workdir, config, results, result.stages))
+  run_results.write_cf_results_md(workdir / "results.md", config, results, result.stages,
+                                  run_results.pictures(workdir, config, results, result.stages))
   return results
 
 

@@ -32,7 +32,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
-from jaxrec.train import loop, results as report, workdir as run_dir
+from jaxrec.train import loop, results as run_results, workdir as run_dir
 from jaxrec.train.cf_task import read_config, train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
@@ -238,7 +238,7 @@ def _train(config, workdir: pathlib.Path, dataset, model, init, table, progress:
     with atomic_dir(workdir / "embeddings") as tmp:
       np.save(tmp / "item.npy", items.astype(np.float32))
   write_results(workdir / "results.md", config, results, budget, mostpop,
-                report.pictures(workdir, config, results, result.stages))
+                run_results.pictures(workdir, config, results, result.stages))
   return results
 
 
@@ -288,5 +288,5 @@ def report(workdir, baselines: dict[str, str] | None = None) -> pathlib.Path:
   if baselines is not None:
     config.report.baselines = dict(baselines)
   write_results(workdir / "results.md", config, results, budget, metrics.get("most_popular"),
-                report.pictures(workdir, config, results, metrics.get("stages", [])))
+                run_results.pictures(workdir, config, results, metrics.get("stages", [])))
   return workdir / "results.md"
