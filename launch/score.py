@@ -2,92 +2,87 @@
 
   python launch/score.py --config=configs/data_ml100k.py --workdir=/tmp/jaxrec-score
 
-Renders each row's TALLRec-style prompt, runs the decoder once per batch, reads only the "Yes"/"No" logits at the
-last position, and reports AUC / UAUC of P(Yes) = softmax(yes, no)[yes] against the labels. Writes
-`scores.csv` (row, user, item, label, p_yes) and `metrics.json` into the workdir, each atomically. Flags:
-`--split` (default valid_small), `--rows` (first N rows, default 64), `--batch`, `--llm` (a HF directory, hub id or
-.gguf; empty = the embedded SmolLM2).
+Each row becomes zero-shot TALLRec's prompt: the dataset's own template when it has no ID slots (BookCrossing),
+else the text-only TALLRec prompt of its domain (never a CoLLM template with its slots cut out). The scorer is the
+one `launch/recommend.py --llm` re-ranks with (`jaxrec.index.llm_scorer`): P(Yes) = softmax over the logits of the
+answer tokens as they follow the prompt's tail (`models.llmrec.answer_token_ids`: " Yes" after "Answer:", "Yes"
+after a newline), at the last position. Reports AUC / UAUC against the labels and writes `scores.csv` (row, user,
+item, label, p_yes) and `metrics.json` into the workdir, each atomically. Flags: `--split` (default valid_small),
+`--rows` (first N rows, default 64; -1 = all), `--batch`, `--llm` ('smollm2' = the embedded SmolLM2, 'random', a HF
+directory, hub id or .gguf). Errors print one line `error: ...` and exit with 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import sys
 import time
 
-from absl import app, flags
-from ml_collections import config_flags
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
 from launch import _cli  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file with a `data` section.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where scores.csv and metrics.json are written.")
-_SPLIT = flags.DEFINE_string("split", "valid_small", "Split to score.")
-_ROWS = flags.DEFINE_integer("rows", 64, "Score the first N rows of the split (-1 = all).")
-_BATCH = flags.DEFINE_integer("batch", 16, "Prompts per forward pass.")
-_LLM = flags.DEFINE_string("llm", "", "HF checkpoint dir / hub id / .gguf; empty = embedded SmolLM2-135M-Instruct.")
 
+def main(argv: list[str]) -> dict:
+  fv = flags.FlagValues()
+  config_flag = config_flags.DEFINE_config_file("config", None, "config file with a `data` section", flag_values=fv,
+                                                sys_argv=argv)
+  workdir = flags.DEFINE_string("workdir", None, "where scores.csv and metrics.json are written", flag_values=fv)
+  split_name = flags.DEFINE_string("split", "valid_small", "split to score", flag_values=fv)
+  rows_flag = flags.DEFINE_integer("rows", 64, "score the first N rows of the split (-1 = all)", flag_values=fv)
+  batch = flags.DEFINE_integer("batch", 16, "prompts per forward pass", flag_values=fv)
+  llm = flags.DEFINE_string("llm", "smollm2", "'smollm2' (embedded SmolLM2-135M-Instruct), 'random', a HF checkpoint "
+                            "dir, hub id or .gguf", flag_values=fv)
+  rest = _cli.parse_flags(argv, fv)
+  if len(rest) > 1:
+    _cli.fail(f"unexpected arguments {rest[1:]}")
+  config = _cli.config_value(config_flag)
+  if not workdir.value:
+    _cli.fail("--workdir is required")
 
-def main(argv):
-  del argv
-  import jax
-  import jax.numpy as jnp
   import numpy as np
 
-  from jaxrec import metrics, paths
-  from jaxrec.data import load_dataset, prompts
+  from jaxrec import evaluate as ev, paths
+  from jaxrec.data import load_dataset
   from jaxrec.errors import JaxrecError
-  from jaxrec.llm import loading, tokenizer
-  from jaxrec.llm.model import Decoder
+  from jaxrec.index.llm_scorer import make_llm_scorer, text_template
 
-  config = _cli.config_value(_CONFIG)
-  if not _WORKDIR.value:
-    _cli.fail("--workdir is required")
-  try:
-    ds = load_dataset(config.data)
-    split = ds[_SPLIT.value]
-    n = len(split) if _ROWS.value < 0 else min(_ROWS.value, len(split))
-    tok = tokenizer.load_tokenizer(_LLM.value or None)
-    cfg, params = loading.load_pretrained(_LLM.value or None)
-  except JaxrecError as e:
-    _cli.fail(str(e))
-  template = config.data.template.replace("<UserID>", "").replace("<TargetItemID>", "")  # text-only
-  yes_no = jnp.asarray([tok("Yes", add_special_tokens=False)["input_ids"][0],
-                        tok("No", add_special_tokens=False)["input_ids"][0]])
-  model = Decoder(cfg)
-
-  @jax.jit
-  def p_yes(params, ids, mask):
-    last = jnp.full((ids.shape[0], 1), ids.shape[1] - 1)  # left padding: the prompt ends in the last column
-    logits = model.apply({"params": params}, ids, attention_mask=mask, logit_positions=last,
-                         logit_token_ids=yes_no)["logits"][:, 0]  # [B, 2]
-    return jax.nn.softmax(logits, axis=-1)[:, 0]
-
+  ds = load_dataset(config.data)
+  if split_name.value not in ds.splits:
+    raise JaxrecError(f"--split={split_name.value}: not a split of {ds.name} ({', '.join(ds.splits)})")
+  split = ds[split_name.value]
+  n = len(split) if rows_flag.value < 0 else min(rows_flag.value, len(split))
+  scorer = make_llm_scorer(llm.value or "smollm2", ds.item_text, config.data, ds.name,
+                           template=text_template(config.data, ds.name))
   scores, t0 = [], time.time()
-  for start in range(0, n, _BATCH.value):
-    rows = np.arange(start, min(start + _BATCH.value, n))
-    enc = prompts.encode(template, split, ds.item_text, rows, tok, prompt_history=config.data.prompt_history,
-                         quote_titles=config.data.quote_titles, empty_history_text=config.data.empty_history_text)
-    scores.append(np.asarray(p_yes(params, jnp.asarray(enc["input_ids"]), jnp.asarray(enc["attention_mask"]))))
-    print(f"\rscored {rows[-1] + 1}/{n} rows ({(rows[-1] + 1) / (time.time() - t0):.1f} rows/s)", end="",
-          file=sys.stderr)
+  for start in range(0, n, batch.value):
+    rows = np.arange(start, min(start + batch.value, n))
+    scores.append(scorer({"user": split.user[rows], "item": split.item[rows], "history": split.history[rows],
+                          "history_label": split.history_label[rows]}))
+    done = rows[-1] + 1
+    rate = done / max(time.time() - t0, 1e-9)
+    print(f"\rscored {done}/{n} rows ({rate:.1f} rows/s, ETA {(n - done) / rate:.0f} s)", end="", file=sys.stderr)
   print(file=sys.stderr)
-  s = np.concatenate(scores)
+  s = np.concatenate(scores).astype(np.float64)
   labels, users = split.label[:n], split.user[:n]
-  u = metrics.uauc(users, labels, s)
-  result = {"dataset": ds.name, "split": _SPLIT.value, "rows": int(n), "auc": metrics.auc(labels, s),
-            "uauc": u.value, "uauc_users": u.n_users, "uauc_skipped": u.n_skipped, "mean_p_yes": float(s.mean())}
-  out = pathlib.Path(_WORKDIR.value)
+  m = ev.ctr_metrics(users, labels, s)
+  result = {"dataset": ds.name, "split": split_name.value, "rows": int(n), "template": scorer.template,
+            "answer_token_ids": [int(i) for i in scorer.model.answer_ids], "auc": m["auc"], "uauc": m["uauc"],
+            "uauc_users": m["uauc_users"], "uauc_skipped": m["uauc_skipped"], "mean_p_yes": float(s.mean())}
+  out = pathlib.Path(workdir.value)
   with paths.atomic_file(out / "scores.csv", "w") as f:
     f.write("row,user,item,label,p_yes\n")
     for i in range(n):
       f.write(f"{i},{users[i]},{split.item[i]},{int(labels[i])},{s[i]:.6f}\n")
-  with paths.atomic_file(out / "metrics.json", "w") as f:
-    json.dump(result, f, indent=2)
-  print(json.dumps(result, indent=2))
+  ev.write_metrics(out / "metrics.json", result)
+  print(json.dumps({k: v for k, v in result.items() if k != "template"}, indent=2))
+  return result
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_cli.parse_flags)
+  _cli.run(main)

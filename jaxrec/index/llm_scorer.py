@@ -86,10 +86,21 @@ def trained_llm_scorer(workdir, n_items: int) -> LLMScorer:
   return LLMScorer(runner.model, params, runner.tok, template, runner.dataset.item_text, config.data)
 
 
+def text_template(data_cfg, data_name: str = "") -> str:
+  """The template name zero-shot TALLRec scores a dataset with: its own when it has no ID slots (BookCrossing's
+  Alpaca prompt), else the text-only TALLRec prompt of its domain."""
+  own = data_cfg.get("template") if data_cfg is not None else None
+  if own and "<UserID>" not in own and "<TargetItemID>" not in own:
+    name = next((k for k, v in prompts.TEMPLATES.items() if v == own), None)
+    if name is not None:
+      return name
+  return domain_template(data_name)
+
+
 def make_llm_scorer(spec: str, item_text, data_cfg=None, data_name: str = "", keep_layers: int = -1,
-                    seed: int = 0) -> LLMScorer:
+                    seed: int = 0, template: str | None = None) -> LLMScorer:
   """A scorer for `spec`: a trained LLM-recommender workdir, or zero-shot TALLRec on 'random', 'smollm2' or a
-  config.model.llm value."""
+  config.model.llm value (with `template`, a TEMPLATES name; default: the domain's TALLRec prompt)."""
   import json
   import pathlib
 
@@ -103,7 +114,7 @@ def make_llm_scorer(spec: str, item_text, data_cfg=None, data_name: str = "", ke
   if run_config.is_file() and json.loads(run_config.read_text()).get("model", {}).get("family") == "llmrec":
     return trained_llm_scorer(spec, len(item_text) - 1)
   llm = None if spec == "smollm2" else spec
-  cfg = tallrec_config(llm=llm, keep_layers=int(keep_layers), template=domain_template(data_name))
+  cfg = tallrec_config(llm=llm, keep_layers=int(keep_layers), template=template or domain_template(data_name))
   tok = builder.load_tokenizer(cfg)
   template = TEMPLATES[cfg.template]
   model, params = builder.build(cfg, tokenizer=tok, template=template, seed=seed)
