@@ -101,3 +101,16 @@ def test_cf_baseline_evaluates_on_the_users_the_multiscale_run_samples(shared_da
   mf.eval.users = 0
   with pytest.raises(JaxrecError, match="config.eval.users: expected -1"):
     cf_task.validate(mf)
+
+
+def test_results_md_columns_follow_config_eval_ks(tmp_path):
+  """results.md shows P / R / NDCG / Coverage at the Ks the run evaluated (config.eval.ks), not a fixed 10 / 20."""
+  from jaxrec.train.multiscale_report import write_results
+
+  config = load_config("ml100k_multiscale.py", "tiny")
+  config.eval.ks = (5, 50)
+  metrics = {f"{m}@{k}": 0.1 for m in ("precision", "recall", "ndcg", "coverage", "ndcg_se") for k in (5, 50)}
+  write_results(tmp_path / "results.md", config, {"valid": metrics}, {"scales": 3})
+  header = next(line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| run |"))
+  assert header == ("| run | precision@5 | recall@5 | ndcg@5 | coverage@5 | precision@50 | recall@50 | ndcg@50 | "
+                    "coverage@50 |")

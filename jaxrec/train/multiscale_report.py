@@ -15,7 +15,12 @@ from collections.abc import Mapping
 
 from jaxrec.paths import atomic_file
 
-COLUMNS = [f"{m}@{k}" for k in (10, 20) for m in ("precision", "recall", "ndcg", "coverage")]
+METRICS = ("precision", "recall", "ndcg", "coverage")
+
+
+def columns_for(ks) -> list[str]:
+  """The table's columns: each metric at each K of config.eval.ks, in that order."""
+  return [f"{m}@{int(k)}" for k in ks for m in METRICS]
 
 
 def _row(label: str, metrics: Mapping, columns) -> str:
@@ -41,7 +46,7 @@ def baseline_rows(baselines: Mapping[str, str], split: str, columns) -> list[str
 
 def write_results(path, config, results: Mapping[str, Mapping], budget: Mapping,
                   most_popular: Mapping[str, Mapping] | None = None, picture_lines=()) -> None:
-  columns = [c for c in COLUMNS if any(c in m for m in results.values())] or COLUMNS
+  columns = columns_for(config.eval.ks)
   report = config.get("report", {})
   lines = [f"# Multi-scale LoRA recommender: {config.data.name}", "",
            f"Model: K = {budget.get('scales')} scales, λ = {config.model.align.lam} (M {config.model.align.m}), "
