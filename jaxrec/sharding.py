@@ -26,8 +26,6 @@ LOGICAL_RULES: tuple[tuple[str, str | None], ...] = (
     ("mlp", "model"),
     ("norm", None),
     ("lora_rank", None),
-    ("cf_embed", None),
-    ("cf_table", "model"),
 )
 
 

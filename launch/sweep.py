@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib
 import json
 import os
 import pathlib
@@ -72,12 +71,6 @@ def variant_config(config, sweep: str, value: str):
   return c
 
 
-def _family_module(family: str):
-  if family == "multiscale" and family not in _cli.FAMILIES:  # until launch/_cli.py:FAMILIES registers it
-    return importlib.import_module("jaxrec.train.multiscale_task")
-  return _cli.family_module(family)
-
-
 def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) -> list[dict]:
   """Trains every value and writes <sweep>.csv / .png / .md into `workdir`; returns the CSV rows."""
   values = list(values or DEFAULTS[sweep])
@@ -87,7 +80,7 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
 
 
 def _run_sweep(config, workdir: pathlib.Path, sweep: str, values: list, progress: bool) -> list[dict]:
-  module = _family_module(config.model.get("family", "cf"))
+  module = _cli.family_module(config.model.get("family", "cf"))
   split = config.eval.split
   rows = []
   for value in values:

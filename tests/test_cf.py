@@ -43,6 +43,7 @@ def _fit(model, data, steps=200, lr=0.01, batch_size=128, seed=0):
   return combine(trainable, frozen)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_contract_planted_signal_and_exports(name, data):
   model = _build(name, data)

@@ -151,6 +151,7 @@ def test_offline_and_unchecksummed_gzip(server, tmp_path):
   assert (out / "meta.json.gz").read_bytes() == whole
 
 
+@pytest.mark.slow
 def test_design_card_command_on_a_machine_with_only_a_network(server, shared_data, tmp_path, monkeypatch, capsys):
   """`launch/train.py --config=configs/bookcrossing.py` (its :tiny budget) with no data root and an empty cache:
   TALLRec's files arrive from the (local) server, the SASRec CF model and both LLM stages train."""

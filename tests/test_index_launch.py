@@ -21,6 +21,8 @@ from jaxrec.index.config import index_config
 from jaxrec.index.run import load_run
 from jaxrec.train import cf_task, loop
 
+pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 
 @pytest.fixture(scope="module")
 def workdir(shared_data, tmp_path_factory):

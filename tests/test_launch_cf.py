@@ -22,6 +22,7 @@ def _run(script, *args, check=True):
   return proc
 
 
+@pytest.mark.slow
 def test_mf_tiny_train_resume_and_evaluate(shared_data, tmp_path):
   workdir = tmp_path / "mf"
   args = ["--config=configs/baselines/mf.py:ml1m,tiny", f"--workdir={workdir}", f"--config.data.root={shared_data}",
@@ -61,6 +62,7 @@ def test_bad_config_fails_in_one_line(override, message, shared_data, tmp_path):
   assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lightgcn", "sasrec", "din"])
 def test_other_baselines_tiny(name, shared_data, tmp_path):
   spec = __import__("importlib").util.spec_from_file_location(name, REPO / "configs" / "baselines" / f"{name}.py")

@@ -18,6 +18,8 @@ import pytest
 
 from jaxrec.train import llm_task, loop, results
 
+pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ("ml1m", "ml1m_collm_order", "ml100k", "bookcrossing", "amazon_book", "tallrec_ml1m", "tallrec_ml100k",
            "tallrec_bookcrossing")

@@ -19,6 +19,7 @@ def load_config(name: str, arg: str):
   return module.get_config(arg)
 
 
+@pytest.mark.slow
 def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   config = load_config("ml100k_multiscale.py", "tiny")
   workdir = tmp_path / "run"

@@ -10,6 +10,8 @@ from conftest import REPO
 from jaxrec.train import multiscale_task
 from test_multiscale_e2e import load_config
 
+pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 
 @functools.cache
 def _sweep_module():

@@ -14,6 +14,8 @@ import pytest
 from jaxrec.llm import assets, generate, loading, tokenizer
 from jaxrec.llm.model import Decoder
 
+pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
+
 TOL_REAL = 2e-4  # float32 compute on both sides
 TOL_F64 = 1e-4  # float64 compute on both sides
 PROMPTS = [

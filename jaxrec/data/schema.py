@@ -67,11 +67,6 @@ class Split:
       ids = ids[max(0, len(ids) - last):]
     return [int(i) for i in ids]
 
-  def history_titles(self, row: int, item_text: Sequence[str], last: int | None = None,
-                     liked: bool | None = None) -> list[str]:
-    """Texts of `row`'s history items, oldest first (`last` / `liked` as in `history_ids`)."""
-    return [item_text[i] for i in self.history_ids(row, last=last, liked=liked)]
-
 
 @dataclasses.dataclass
 class Dataset:

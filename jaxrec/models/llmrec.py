@@ -160,7 +160,7 @@ def make_loss_fn(model: LLMRec):
 
 
 def make_score_fn(model: LLMRec):
-  """`score_fn(params, batch) -> [B] P(Yes)` for `jaxrec.train.steps.make_eval_step` and the evaluator."""
+  """`score_fn(params, batch) -> [B] P(Yes)`, jitted by the evaluator and the re-ranking scorer."""
 
   def score_fn(params, batch):
     return model.probabilities(params, batch)

@@ -158,10 +158,6 @@ def read_config(workdir) -> ml_collections.ConfigDict:
 
 
 def split_from_file(config, path: pathlib.Path):
-  from jaxrec import data
-  reader = getattr(data, "load_split_file", None)
-  if reader is not None:
-    return reader(config.data, path)
   if config.data.name == "ml1m_collm" and path.suffix == ".parquet":
     from jaxrec.data import ml1m_collm  # a CoLLM-format parquet, read as the dataset's own splits are
     return ml1m_collm._read_parquet(path, int(config.data.max_history))[0]  # pylint: disable=protected-access

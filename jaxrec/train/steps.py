@@ -8,18 +8,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrec.train.partition import combine
 
 FINITE = "finite"  # the train step's divergence flag (not logged)
 
-# loss_fn(trainable, frozen, batch, rng) -> (scalar loss, aux dict of scalars)
-LossFn = Callable
-# score_fn(params, batch) -> [B] scores
-ScoreFn = Callable
 
 
-def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation):
-  """Returns jitted `(trainable, frozen, opt_state, batch, rng) -> (trainable, opt_state, metrics)`.
+def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation):
+  """Returns jitted `(trainable, frozen, opt_state, batch, rng) -> (trainable, opt_state, metrics)` for
+  `loss_fn(trainable, frozen, batch, rng) -> (scalar loss, aux dict of scalars)`.
 
   `trainable` and `opt_state` are donated (updated in place, no copy); `frozen` is neither differentiated nor
   copied, so a large frozen backbone costs nothing per step. metrics: loss, grad_norm, the aux scalars and FINITE
@@ -40,22 +36,3 @@ def make_train_step(loss_fn: LossFn, optimizer: optax.GradientTransformation):
     return trainable, opt_state, metrics
 
   return jax.jit(step, donate_argnums=(0, 2))
-
-
-def make_eval_step(score_fn: ScoreFn):
-  """Returns jitted `(trainable, frozen, batch) -> scores` with score_fn(combine(trainable, frozen), batch)."""
-
-  def step(trainable, frozen, batch):
-    return score_fn(combine(trainable, frozen), batch)
-
-  return jax.jit(step)
-
-
-def params_loss(loss_fn_on_params: Callable) -> LossFn:
-  """Adapts `loss(params, batch, rng)` on full params to the `(trainable, frozen, batch, rng)` signature."""
-
-  def loss_fn(trainable, frozen, batch, rng):
-    return loss_fn_on_params(combine(trainable, frozen), batch, rng)
-
-  return loss_fn
-
