@@ -1,7 +1,6 @@
 """The four CF models: planted-signal learning, the shared contract, losses and embedding export."""
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest

@@ -19,7 +19,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.index import evaluation, pipeline, store
 from jaxrec.index.config import index_config
 from jaxrec.index.run import load_run
-from jaxrec.train import cf_task, loop
+from jaxrec.train import cf_task, loop, workdir as run_dir
 
 pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
 
@@ -52,7 +52,7 @@ def test_exact_index_reproduces_the_evaluator(workdir):
   index, cfg = pipeline.open_index(run, {"retrieve.n": 20, "retrieve.exclude": "positives"})
   split = run.dataset.splits["valid"]
   ours = evaluation.evaluate_pipeline(run, index, split, cfg, ks=(10, 20))["cf"]
-  config = cf_task.read_config(workdir)
+  config = run_dir.read_config(workdir)
   _, model, init = cf_task.build(config)
   params = loop.restore_params(config, workdir, init)
   score_all = jax.jit(model.score_all)

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxrec.train import llm_task, loop, results
+from jaxrec.train import llm_task, loop, results, workdir as run_dir
 
 pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
 
@@ -187,10 +187,10 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   # the trained run serves as the re-ranking scorer of issue #6, with the same P(Yes) as its own evaluation
   from jaxrec.index.llm_scorer import make_llm_scorer
 
-  runner = llm_task.Runner(llm_task.cf_task.read_config(w))
+  runner = llm_task.Runner(run_dir.read_config(w))
   scorer = make_llm_scorer(str(w), runner.dataset.item_text)
   table = runner.table("valid_small")
-  params = loop.restore_params(llm_task.cf_task.read_config(w), w, runner.params)
+  params = loop.restore_params(run_dir.read_config(w), w, runner.params)
   want = llm_task.score_table(runner.score_fn, params, table, 8, runner.mesh)[:5]
   sp = table.split
   got = scorer({"user": sp.user[:5], "item": sp.item[:5], "history": sp.history[:5],
@@ -239,7 +239,7 @@ def test_export_hf_merged_checkpoint_loads_in_transformers_with_our_logits(full_
 
   w = full_run("ml1m")[0]
   _cli.run(launch_export.main, ["export.py", f"--workdir={w}", "--format=hf", f"--output={tmp_path / 'hf'}"])
-  config = llm_task.cf_task.read_config(w)
+  config = run_dir.read_config(w)
   runner = llm_task.Runner(config)
   params = jax.device_get(loop.restore_params(config, w, runner.params))
   ids, mask, pos = left_padded_batch(vocab=runner.model.decoder.cfg.vocab_size)

@@ -6,7 +6,6 @@ order of the cross-device reductions).
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -30,7 +30,6 @@ from __future__ import annotations
 import ml_collections
 
 from jaxrec.config_util import checker, update_strict
-from jaxrec.errors import JaxrecError
 
 KINDS = ("flat", "ivf", "hnsw")
 DEVICES = ("auto", "cpu", "gpu")

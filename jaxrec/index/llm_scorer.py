@@ -75,9 +75,9 @@ def trained_llm_scorer(workdir, n_items: int) -> LLMScorer:
   """The scorer of a finished LLM-recommender run (launch/train.py with an `llmrec` config): its best params,
   tokenizer, template and data settings; its catalogue must be the CF run's (`n_items`)."""
   from jaxrec import models
-  from jaxrec.train import cf_task, llm_task, loop
+  from jaxrec.train import llm_task, loop, workdir as workdir_lib
 
-  config = cf_task.read_config(workdir)
+  config = workdir_lib.read_config(workdir)
   runner = llm_task.Runner(config)
   if runner.dataset.n_items != n_items:
     raise JaxrecError(f"--llm={workdir}: its dataset has {runner.dataset.n_items} items, the CF run's has {n_items}")

@@ -132,10 +132,10 @@ def from_model(model, variables, dataset, model_name: str = "") -> CFRun:
 
 def load_run(workdir) -> CFRun:
   """The CFRun of a finished `launch/train.py` CF run (its dataset rebuilt from config.json)."""
-  from jaxrec.train import cf_task, loop  # heavy imports, only for runs on disk
+  from jaxrec.train import cf_task, loop, workdir as workdir_lib  # heavy imports, only for runs on disk
 
   workdir = pathlib.Path(workdir)
-  config = cf_task.read_config(workdir)
+  config = workdir_lib.read_config(workdir)
   family = config.model.get("family", "cf")
   if family != "cf":
     raise JaxrecError(f"{workdir}: a {family!r} run; the index is built from a CF run's item embeddings "

@@ -28,7 +28,6 @@ from __future__ import annotations
 import ml_collections
 
 from jaxrec.config_util import checker, update_strict
-from jaxrec.errors import JaxrecError
 from jaxrec.llm.lora import DEFAULT_TARGETS
 from jaxrec.multiscale.fusion import FUSIONS
 from jaxrec.multiscale.losses import ALIGN_LOSSES, REC_LOSSES

@@ -13,7 +13,6 @@ seed samples, `jaxrec.evaluate.sample_eval_users`).
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import jax
@@ -148,15 +147,6 @@ def export_embeddings(model, params, folder: pathlib.Path) -> None:
       np.save(tmp / f"{name}.npy", array)
 
 
-def read_config(workdir) -> ml_collections.ConfigDict:
-  path = pathlib.Path(workdir) / "config.json"
-  if not path.is_file():
-    raise JaxrecError(f"{path}: missing; expected the workdir of a launch/train.py run")
-  raw = json.loads(path.read_text())
-  raw["stages"] = [ml_collections.ConfigDict(s) for s in raw["stages"]]
-  return ml_collections.ConfigDict(raw)
-
-
 def split_from_file(config, path: pathlib.Path):
   if config.data.name == "ml1m_collm" and path.suffix == ".parquet":
     from jaxrec.data import ml1m_collm  # a CoLLM-format parquet, read as the dataset's own splits are
@@ -186,7 +176,7 @@ def _evaluate_ctr_file_safe(config, dataset, model, params, split) -> dict:
 
 def evaluate(workdir, split: str, output: str | None = None) -> dict:
   """Evaluates a finished run's best parameters on `split` (a split name or a file in the dataset's format)."""
-  config = read_config(workdir)
+  config = run_dir.read_config(workdir)
   dataset, model, init = build(config)
   with run_dir.claim(workdir, shared=True):  # not while a run trains it
     return _evaluate(config, workdir, dataset, model, init, split, output)

@@ -28,7 +28,6 @@ import re
 import ml_collections
 
 from jaxrec.config_util import checker, update_strict
-from jaxrec.errors import JaxrecError
 
 
 def stage_config(**overrides) -> ml_collections.ConfigDict:

@@ -19,7 +19,7 @@ from jaxrec import models
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import export, lora
 from jaxrec.paths import atomic_dir
-from jaxrec.train import cf_task, llm_task, loop, workdir as run_dir
+from jaxrec.train import llm_task, loop, workdir as run_dir
 from jaxrec.tree import flatten
 
 FORMATS = ("peft", "hf")
@@ -38,7 +38,7 @@ def export_run(workdir, fmt: str = "peft", output=None) -> pathlib.Path:
   if fmt not in FORMATS:
     raise JaxrecError(f"--format={fmt}: expected one of {', '.join(FORMATS)}")
   workdir = pathlib.Path(workdir)
-  config = cf_task.read_config(workdir)
+  config = run_dir.read_config(workdir)
   if config.model.get("family") != "llmrec":
     raise JaxrecError(f"{workdir / 'config.json'}: model.family {config.model.get('family')!r}; export covers "
                       f"the LLM recommenders (family 'llmrec'); CF runs export embeddings/ already")

@@ -17,7 +17,6 @@ rest), eval (split for early stopping, final_splits).
 from __future__ import annotations
 
 import pathlib
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +29,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.llm import loading, lora
 from jaxrec.llm.model import param_axes
 from jaxrec.models import cf_source, fece
-from jaxrec.paths import atomic_dir, atomic_file
+from jaxrec.paths import atomic_dir
 from jaxrec.train import cf_task, loop, results, workdir as run_dir
 from jaxrec.train.config import validate_loop_config
 
@@ -67,7 +66,7 @@ def _cf_model(config, dataset):
     return None, None
   if not cf.workdir:
     raise JaxrecError(f"config.model.cf.workdir: required for cf.name={cf.name!r} (a finished CF run's workdir)")
-  cf_config = cf_task.read_config(cf.workdir)
+  cf_config = run_dir.read_config(cf.workdir)
   _, cf_model, init = cf_task.build(cf_config)
   return cf_model, loop.restore_params(cf_config, cf.workdir, init)
 
@@ -187,7 +186,7 @@ def preflight(config, workdir: pathlib.Path):
   if cf.name == "none":
     return dataset, False
   if cf.workdir:
-    cf_task.read_config(cf.workdir)
+    run_dir.read_config(cf.workdir)
     return dataset, False
   if "cf_train" not in config:
     raise JaxrecError("config.model.cf.workdir: empty, and the config has no cf_train section to train one")
@@ -259,7 +258,7 @@ def export(runner: Runner, params, workdir: pathlib.Path) -> None:
 
 def evaluate(workdir, split: str, output: str | None = None) -> dict:
   """Evaluates a finished run's best parameters on `split` (a split name or a file in the dataset's format)."""
-  config = cf_task.read_config(workdir)
+  config = run_dir.read_config(workdir)
   runner = Runner(config)
   with run_dir.claim(workdir, shared=True):  # not while a run trains it
     return _evaluate(config, workdir, runner, split, output)

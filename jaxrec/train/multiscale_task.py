@@ -33,7 +33,7 @@ from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
 from jaxrec.train import loop, results as run_results, workdir as run_dir
-from jaxrec.train.cf_task import read_config, train_items
+from jaxrec.train.cf_task import train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
 
@@ -258,7 +258,7 @@ def budget_summary(config, dataset, model) -> dict:
 
 def evaluate(workdir, split: str, output: str | None = None) -> dict:
   """Evaluates a finished run's best parameters on the split named `split`."""
-  config = read_config(workdir)
+  config = run_dir.read_config(workdir)
   dataset, model, init, table = build(config)
   if split not in dataset.splits:
     raise JaxrecError(f"--split={split}: not a split of {config.data.name} ({', '.join(dataset.splits)})")
@@ -276,7 +276,7 @@ def report(workdir, baselines: dict[str, str] | None = None) -> pathlib.Path:
   """Rewrites workdir/results.md from the finished run's config.json and metrics.json (nothing is recomputed), with
   `baselines` ({label: CF workdir}) in place of config.report.baselines when given."""
   workdir = pathlib.Path(workdir)
-  config = read_config(workdir)
+  config = run_dir.read_config(workdir)
   path = workdir / "metrics.json"
   try:
     metrics = json.loads(path.read_text())

@@ -24,6 +24,8 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
+import ml_collections
+
 from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_file
 from jaxrec.train.checkpoint import StageCheckpoints
@@ -103,6 +105,16 @@ OUTPUT_ONLY_FIELDS = ("report",)
 def training_fields(config_dict: Mapping[str, Any]) -> dict[str, Any]:
   """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS: what decides what a run trains."""
   return {k: v for k, v in config_dict.items() if k not in OUTPUT_ONLY_FIELDS}
+
+
+def read_config(workdir) -> ml_collections.ConfigDict:
+  """The config a run saved (`write_config`): stages as a list of ConfigDicts, as the configs build them."""
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.is_file():
+    raise JaxrecError(f"{path}: missing; expected the workdir of a launch/train.py run")
+  raw = json.loads(path.read_text())
+  raw["stages"] = [ml_collections.ConfigDict(s) for s in raw["stages"]]
+  return ml_collections.ConfigDict(raw)
 
 
 def check_config(config, workdir: pathlib.Path) -> None:
