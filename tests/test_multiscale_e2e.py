@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from jaxrec.data import schema
 from jaxrec.train import multiscale_task
 
 
@@ -93,7 +94,7 @@ def test_cf_baseline_evaluates_on_the_users_the_multiscale_run_samples(shared_da
   assert len(users) == 50 and set(users) == set(np.unique(ms_valid.user[ms_valid.label > 0.5]))
   every = full.splits["valid"]
   assert len(cf_valid) == np.isin(every.user, users).sum()  # all of a chosen user's rows, nobody else's
-  masked = cf_task.train_items(sampled)
+  masked = schema.seen_items(sampled)
   assert sum(map(len, masked.values())) == (full.splits["train"].label > 0.5).sum()
   positive = np.unique(every.user[every.label > 0.5])
   everyone = ev.sample_eval_users(every, -1, 0)  # all users with a positive row (what ml100k_multiscale evaluates)

@@ -145,6 +145,24 @@ def warm_flags(split: Split, train: Split) -> np.ndarray:
   return items & users
 
 
+def seen_items(dataset, exclude: str = "positives") -> dict[int, np.ndarray]:
+  """Per user, the sorted item ids never to recommend: the liked training items ('positives', what top-K evaluation
+  masks) or every training interaction ('all', what retrieval excludes). A dataset's own `train_items_by_user`
+  (ML-1M top-K: the whole train split's) wins when it has one. Works on any dataset with a 'train' split."""
+  if exclude not in ("positives", "all"):
+    raise JaxrecError(f"exclude: expected 'positives' or 'all', got {exclude!r}")
+  given = getattr(dataset, "train_items_by_user", None)
+  if given is not None:
+    return given
+  tr = dataset.splits["train"]
+  keep = np.ones(len(tr.user), bool) if exclude == "all" else np.asarray(tr.label) > 0.5
+  users, items = np.asarray(tr.user)[keep], np.asarray(tr.item)[keep]
+  order = np.argsort(users, kind="stable")
+  users, items = users[order], items[order]
+  bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True]) if len(users) else np.zeros(1, np.int64)
+  return {int(users[lo]): np.unique(items[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])}
+
+
 def validate(ds: Dataset, source: str) -> Dataset:
   """Raises a one-line JaxrecError when a split is empty, has a ragged array or labels outside {0, 1}."""
   for name, sp in ds.splits.items():

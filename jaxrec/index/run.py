@@ -22,6 +22,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from jaxrec.data import schema
 from jaxrec.errors import JaxrecError
 
 
@@ -66,18 +67,8 @@ class CFRun:
     return np.where(known[:, None], by_id, fallback).astype(np.float32)
 
   def seen_items(self, exclude: str = "all") -> dict[int, np.ndarray]:
-    """Per user, the sorted item ids never to recommend: every training interaction ('all') or the liked ones
-    ('positives', what `jaxrec.evaluate` masks). The data layer's `train_items_by_user` wins when it has one."""
-    given = getattr(self.dataset, "train_items_by_user", None)
-    if given is not None:
-      return given
-    tr = self.dataset.splits["train"]
-    keep = np.ones(len(tr.user), bool) if exclude == "all" else tr.label > 0.5
-    users, items = np.asarray(tr.user)[keep], np.asarray(tr.item)[keep]
-    order = np.argsort(users, kind="stable")
-    users, items = users[order], items[order]
-    bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True]) if len(users) else np.zeros(1, np.int64)
-    return {int(users[lo]): np.unique(items[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])}
+    """Per user, the item ids never to recommend (`jaxrec.data.schema.seen_items`; 'all' by default here)."""
+    return schema.seen_items(self.dataset, exclude)
 
   def user_history(self, user: int, max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(history [H], labels [H]) of an existing user as of the end of training: its liked training items in time

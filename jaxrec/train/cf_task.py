@@ -21,6 +21,7 @@ import numpy as np
 
 from jaxrec import cf, evaluate as ev
 from jaxrec.cf import synthetic
+from jaxrec.data import schema
 from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_dir
 from jaxrec.train import loop, results as run_results, workdir as run_dir
@@ -74,19 +75,6 @@ def _split(dataset, name: str):
   return dataset.splits[name]
 
 
-def train_items(dataset) -> dict[int, np.ndarray]:
-  """Per user, the items to mask in top-K ranking: the data layer's list, else the train split's positive items."""
-  given = getattr(dataset, "train_items_by_user", None)
-  if given is not None:
-    return given
-  tr = dataset.splits["train"]
-  pos = tr.label > 0.5
-  out: dict[int, list] = {}
-  for u, i in zip(tr.user[pos], tr.item[pos]):
-    out.setdefault(int(u), []).append(int(i))
-  return {u: np.unique(v) for u, v in out.items()}
-
-
 def build(config):
   """(dataset, model, init_params), deterministic in config (so `evaluate` rebuilds what `train` trained)."""
   dataset = load_data(config.data)
@@ -106,7 +94,7 @@ def make_evaluator(config, dataset, model):
     logits = jax.jit(model.logits)
     return lambda params, split: ev.evaluate_ctr(lambda b: logits(params, b), split, bs)
   score_all = jax.jit(model.score_all)
-  masked = train_items(dataset)
+  masked = schema.seen_items(dataset)
   return lambda params, split: ev.evaluate_topk(lambda b: score_all(params, b), split, masked,
                                                 dataset.n_items, tuple(config.eval.ks), min(bs, 256))
 

@@ -28,12 +28,12 @@ import ml_collections
 import numpy as np
 
 from jaxrec import evaluate as ev
+from jaxrec.data import schema
 from jaxrec.errors import JaxrecError
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
 from jaxrec.train import loop, results as run_results, workdir as run_dir
-from jaxrec.train.cf_task import train_items
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.multiscale_report import write_results
 
@@ -74,7 +74,7 @@ def load_data(config):
     rows = np.sort(order[rank_from_end < int(b.rows_per_user)])
   if not len(rows):
     raise JaxrecError("config.budget: no training rows left (check train_users / rows_per_user)")
-  masked = train_items(ds)
+  masked = schema.seen_items(ds)
   # Item frequencies of the whole training split (what the CF baselines see), for the popularity prior.
   ds.info["train_item_counts"] = np.bincount(tr.item[keep], minlength=ds.n_items + 1)
   ds.splits["train"] = tr.take(rows)
