@@ -40,3 +40,16 @@ def dot_score_all(user_vec, table):
   """user_vec [B, D] against every item table [I + 1, D] → [B, I + 1], padding column masked."""
   logits = user_vec @ table.T  # [B, I + 1]
   return logits.at[:, 0].set(PAD_LOGIT)
+
+
+def liked_history_mean(vectors, history, history_label=None):
+  """The user vector of a user without a trained id (CoLLM's 'history' fallback): the mean of its liked history
+  items' vectors, [B, H, d] → [B, d]. Liked = not padding and, where labels are given, label != 0 (BookCrossing
+  histories also hold disliked books); a history with no liked item gives zeros. Used by CoLLM's CF source and by
+  retrieval's query vectors alike."""
+  liked = history != 0
+  if history_label is not None:
+    liked &= history_label != 0
+  w = liked.astype(vectors.dtype)
+  return jnp.sum(vectors * w[..., None], axis=1) / jnp.maximum(jnp.sum(w, axis=1, keepdims=True), 1.0)  # [B, d]
+

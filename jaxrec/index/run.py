@@ -22,6 +22,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from jaxrec.cf.base import liked_history_mean
 from jaxrec.data import schema
 from jaxrec.errors import JaxrecError
 
@@ -55,11 +56,8 @@ class CFRun:
       return np.concatenate([np.asarray(self.encode_history(histories[i:i + batch_size]), np.float32)
                              for i in range(0, len(users), batch_size)]) if len(users) else \
           np.zeros((0, self.dim), np.float32)
-    liked = histories != 0
-    if history_labels is not None:
-      liked &= np.asarray(history_labels) != 0  # BookCrossing histories also hold disliked books (label 0)
-    vecs = self.item_table[histories] * liked[..., None]  # [B, H, D]
-    fallback = vecs.sum(1) / np.maximum(liked.sum(1, keepdims=True), 1)  # [B, D]
+    labels = None if history_labels is None else np.asarray(history_labels)
+    fallback = np.asarray(liked_history_mean(self.item_table[histories], histories, labels))  # [B, D]
     if self.user_table is None:
       return fallback.astype(np.float32)
     known = (users > 0) & (users < len(self.user_table))

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec.cf import MODELS as CF_MODELS
+from jaxrec.cf.base import liked_history_mean
 from jaxrec.errors import JaxrecError
-from jaxrec.models.fece import masked_mean
 
 Array = jax.Array
 KINDS = ("tables", "model")
@@ -93,10 +93,8 @@ class CFSource:
     if self.user_fallback == "learned":
       return jnp.broadcast_to(fece_params["user_fallback"].astype(jnp.float32), item.shape)
     history = batch["history"]  # [B, H]
-    liked = history != 0
-    if "history_label" in batch:  # BookCrossing histories also hold disliked books (label 0)
-      liked &= batch["history_label"] != 0
-    return masked_mean(self.item_vectors(cf_params, history).astype(jnp.float32), liked)  # [B, d]
+    return liked_history_mean(self.item_vectors(cf_params, history).astype(jnp.float32), history,
+                              batch.get("history_label"))  # [B, d]
 
 
 def make_source(cf_cfg, cf_params, cf_model=None) -> CFSource:

@@ -53,10 +53,3 @@ def replace_slots(embeds: Array, vectors: Array, positions: Array) -> Array:
   pos = jnp.where(positions < 0, t, positions)  # [B, n]; t is out of range → dropped
   rows = jnp.broadcast_to(jnp.arange(b)[:, None], pos.shape)  # [B, n]
   return embeds.at[rows, pos].set(vectors.astype(embeds.dtype), mode="drop")  # [B, T, D]
-
-
-def masked_mean(vectors: Array, weights: Array) -> Array:
-  """Weighted mean over axis 1: vectors [B, H, d], weights [B, H] (0 / 1) → [B, d]; all-zero weights → zeros."""
-  w = weights.astype(vectors.dtype)
-  total = jnp.sum(vectors * w[..., None], axis=1)  # [B, d]
-  return total / jnp.maximum(jnp.sum(w, axis=1, keepdims=True), 1.0)
