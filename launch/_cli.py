@@ -70,6 +70,18 @@ def parse_flags(argv, flag_values=None):
     fail(_bad_override(argv) or str(e).strip().splitlines()[0])
 
 
+def parse_main(argv, flag_values, workdir_flag, config_flag=None):
+  """What every launch `main` does first: parse `argv` with its own flags, then one line for stray arguments, an
+  unloadable config or a missing --workdir. Returns the config (None when the script takes none)."""
+  rest = parse_flags(argv, flag_values)
+  if len(rest) > 1:
+    fail(f"unexpected arguments {rest[1:]}")
+  config = config_value(config_flag) if config_flag is not None else None
+  if not workdir_flag.value:
+    fail("--workdir is required")
+  return config
+
+
 def run(main, argv=None) -> None:
   """Runs `main(argv)` as a launch script: a JaxrecError, or a full disk, ends in one line `error: ...` and exit 2.
 

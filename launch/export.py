@@ -27,11 +27,7 @@ def main(argv: list[str]) -> None:
                             flag_values=fv)
   output = flags.DEFINE_string("output", None, "output folder (default <workdir>/adapter or <workdir>/hf)",
                                flag_values=fv)
-  rest = _cli.parse_flags(argv, fv)
-  if len(rest) > 1:
-    _cli.fail(f"unexpected arguments {rest[1:]}")
-  if not workdir.value:
-    _cli.fail("--workdir is required")
+  _cli.parse_main(argv, fv, workdir)
   from jaxrec.train.llm_export import export_run
 
   out = export_run(workdir.value, fmt.value, output.value)

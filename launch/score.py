@@ -38,12 +38,7 @@ def main(argv: list[str]) -> dict:
   batch = flags.DEFINE_integer("batch", 16, "prompts per forward pass", flag_values=fv)
   llm = flags.DEFINE_string("llm", "smollm2", "'smollm2' (embedded SmolLM2-135M-Instruct), 'random', a HF checkpoint "
                             "dir, hub id or .gguf", flag_values=fv)
-  rest = _cli.parse_flags(argv, fv)
-  if len(rest) > 1:
-    _cli.fail(f"unexpected arguments {rest[1:]}")
-  config = _cli.config_value(config_flag)
-  if not workdir.value:
-    _cli.fail("--workdir is required")
+  config = _cli.parse_main(argv, fv, workdir, config_flag)
 
   import numpy as np
 

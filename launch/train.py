@@ -31,12 +31,7 @@ def main(argv: list[str]) -> None:
   workdir = flags.DEFINE_string("workdir", None, "run directory (created; an existing one is resumed)",
                                 flag_values=fv)
   progress = flags.DEFINE_bool("progress", True, "show the progress bar", flag_values=fv)
-  rest = _cli.parse_flags(argv, fv)
-  if len(rest) > 1:
-    _cli.fail(f"unexpected arguments {rest[1:]}")
-  config = _cli.config_value(config_flag)
-  if not workdir.value:
-    _cli.fail("--workdir is required")
+  config = _cli.parse_main(argv, fv, workdir, config_flag)
   family = config.model.get("family", "cf") if "model" in config else None
   _cli.family_module(family).train(config, workdir.value, progress=progress.value)
 
