@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-  """{'a': {'b': x}} → {'a/b': x}."""
+def flatten(tree: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
+  """{'a': {'b': x}} → {'a/b': x} (sep='.': the dotted paths of `ConfigDict.update_from_flattened_dict`)."""
   out = {}
   for key, value in tree.items():
-    path = f"{prefix}/{key}" if prefix else str(key)
+    path = f"{prefix}{sep}{key}" if prefix else str(key)
     if isinstance(value, Mapping):
-      out.update(flatten(value, path))
+      out.update(flatten(value, path, sep))
     else:
       out[path] = value
   return out

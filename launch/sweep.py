@@ -35,6 +35,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from jaxrec.errors import JaxrecError  # noqa: E402
 from jaxrec.train import workdir as run_dir  # noqa: E402
+from jaxrec.tree import flatten  # noqa: E402
 from launch import _cli  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "config file, e.g. configs/ml100k_multiscale.py[:arg]")
@@ -65,7 +66,7 @@ def variant_config(config, sweep: str, value: str):
     if name not in MC.VARIANTS:
       raise JaxrecError(f"--values: unknown ablation {value!r}; expected full or one of "
                         f"{sorted(v for v in MC.VARIANTS if v)}")
-    c.model.update_from_flattened_dict(MC._flatten(MC.VARIANTS[name]))  # pylint: disable=protected-access
+    c.model.update_from_flattened_dict(flatten(MC.VARIANTS[name], sep="."))
     if c.model.scales.num == 1:
       c.model.align.lam = 0.0
   return c

@@ -8,7 +8,8 @@ import pytest
 from jaxrec import cf, evaluate, metrics
 from jaxrec.cf import base, synthetic
 from jaxrec.cf.lightgcn import build_graph
-from jaxrec.train import ArrayBatcher, combine, make_optimizer, make_train_step, partition, stage_config
+from jaxrec.tree import merge
+from jaxrec.train import ArrayBatcher, make_optimizer, make_train_step, partition, stage_config
 
 MODELS = {
     "mf": dict(embed_dim=16),
@@ -32,14 +33,14 @@ def _fit(model, data, steps=200, lr=0.01, batch_size=128, seed=0):
   params = model.init(jax.random.PRNGKey(seed))
   trainable, frozen = partition(params, [("params/.*", "train")])
   optimizer, _ = make_optimizer(stage_config(optimizer={"lr": lr, "weight_decay": 1e-4}).optimizer, steps)
-  step = make_train_step(lambda t, f, b, r: model.loss_fn(combine(t, f), b, r), optimizer)
+  step = make_train_step(lambda t, f, b, r: model.loss_fn(merge(t, f), b, r), optimizer)
   opt_state = optimizer.init(trainable)
   batcher = ArrayBatcher(evaluate.split_arrays(data.splits["train"]), batch_size, seed)
   for s in range(steps):
     epoch, pos = divmod(s, batcher.steps_per_epoch)
     batch = next(batcher.batches(epoch, pos))
     trainable, opt_state, _ = step(trainable, frozen, opt_state, batch, jax.random.PRNGKey(s))
-  return combine(trainable, frozen)
+  return merge(trainable, frozen)
 
 
 @pytest.mark.slow

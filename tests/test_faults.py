@@ -18,7 +18,8 @@ from conftest import REPO
 from jaxrec import cf, evaluate
 from jaxrec.cf import synthetic
 from jaxrec.errors import JaxrecError
-from jaxrec.train import ArrayBatcher, combine, stage_config, train
+from jaxrec.tree import merge
+from jaxrec.train import ArrayBatcher, stage_config, train
 from jaxrec.train.checkpoint import StageCheckpoints
 from launch import _cli, train as launch_train
 
@@ -45,7 +46,7 @@ def _loop_pieces(tmp_path):
   config.stages = [stage_config(name="s", num_epochs=2, eval_every=7, optimizer={"lr": 0.05})]
   score = jax.jit(model.logits)
   kw = dict(init_params=model.init(jax.random.PRNGKey(0)),
-            loss_fn=lambda t, f, b, r: model.loss_fn(combine(t, f), b, r),
+            loss_fn=lambda t, f, b, r: model.loss_fn(merge(t, f), b, r),
             evaluate_fn=lambda p: evaluate.evaluate_ctr(lambda b: score(p, b), data.splits["valid"]), progress=False)
   return config, ArrayBatcher(evaluate.split_arrays(data.splits["train"]), 64, seed=3), kw
 

@@ -11,10 +11,10 @@ from jaxrec import cf
 from jaxrec.data import prompts
 from jaxrec.errors import JaxrecError
 from jaxrec.models import builder, cf_source, config as mconfig, fece, llmrec
-from jaxrec.models.llmrec import merge_trees
 from jaxrec.train.config import stage_config
 from jaxrec.train.optim import make_optimizer
-from jaxrec.train.partition import flatten, partition, rules_from_stage
+from jaxrec.train.partition import partition, rules_from_stage
+from jaxrec.tree import flatten, merge
 from jaxrec.train.steps import make_train_step
 
 TEMPLATE = ("#Question: A user liked <ItemTitleList>. The user's feature is <UserID>. Will the user enjoy "
@@ -130,8 +130,8 @@ def test_heads_match_full_vocabulary_logits(tok, llm, collm, head):
     full = model.decoder.apply({"params": params["llm"], "lora": params["lora"]},  # every position and token
                                inputs_embeds=model.inputs_embeds(params, batch),
                                attention_mask=batch["attention_mask"])["logits"]
-    # The loop's eval step calls score_fn(combine(trainable, frozen), batch); here everything is frozen.
-    score = llmrec.make_score_fn(model)(merge_trees({}, params), batch)
+    # The loop's eval step calls score_fn(merge(trainable, frozen), batch); here everything is frozen.
+    score = llmrec.make_score_fn(model)(merge({}, params), batch)
     return full, score, model.loss(params, batch, jax.random.PRNGKey(0))
 
   full, score, (loss, aux) = run(params, batch)

@@ -13,7 +13,8 @@ from jaxrec.llm.config import LlamaConfig
 from jaxrec.llm.model import Decoder, make_decoder
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import config as C, pooling as P, text as T
-from jaxrec.train.partition import flatten, partition, rules_from_stage
+from jaxrec.train.partition import partition, rules_from_stage
+from jaxrec.tree import flatten
 from jaxrec.train.multiscale_config import TRAINABLE
 from jaxrec.train.steps import make_train_step
 

@@ -11,7 +11,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from jaxrec import cf, evaluate
 from jaxrec.cf import synthetic
-from jaxrec.train import ArrayBatcher, combine, plots, results, stage_config, train
+from jaxrec.tree import merge
+from jaxrec.train import ArrayBatcher, plots, results, stage_config, train
 
 
 def _png_size(path):
@@ -34,7 +35,7 @@ def run(tmp_path_factory):
   evaluate_fn = lambda p: evaluate.evaluate_ctr(lambda b: score(p, b), data.splits["valid"])  # noqa: E731
   workdir = tmp_path_factory.mktemp("outputs") / "w"
   result = train(config, workdir, init_params=model.init(jax.random.PRNGKey(0)),
-                 loss_fn=lambda t, f, b, r: model.loss_fn(combine(t, f), b, r), evaluate_fn=evaluate_fn,
+                 loss_fn=lambda t, f, b, r: model.loss_fn(merge(t, f), b, r), evaluate_fn=evaluate_fn,
                  train_data=ArrayBatcher(evaluate.split_arrays(data.splits["train"]), 64, seed=3), progress=False)
   return workdir, config, result, {"valid": evaluate_fn(result.params)}
 

@@ -11,7 +11,8 @@ import pytest
 from jaxrec import cf, evaluate
 from jaxrec.cf import synthetic
 from jaxrec.errors import JaxrecError
-from jaxrec.train import (ArrayBatcher, combine, make_optimizer, make_train_step, partition, restore_params,
+from jaxrec.tree import merge
+from jaxrec.train import (ArrayBatcher, make_optimizer, make_train_step, partition, restore_params,
                           stage_config, train)
 from jaxrec.train.config import validate_loop_config
 
@@ -36,7 +37,7 @@ def _config(*stages, **kw):
 
 def _pieces(data, model):
   def loss_fn(trainable, frozen, batch, rng):
-    return model.loss_fn(combine(trainable, frozen), batch, rng)
+    return model.loss_fn(merge(trainable, frozen), batch, rng)
 
   score = jax.jit(model.logits)
 
@@ -53,7 +54,7 @@ def test_partition_combine_roundtrip_and_rules():
   trainable, frozen = partition(params, [("params/b/.*", "frozen"), ("params/.*", "train")])
   assert jax.tree_util.tree_structure(trainable) == jax.tree_util.tree_structure({"params": {"a": {"kernel": 0}}})
   assert set(frozen) == {"params", "consts"} and set(frozen["params"]) == {"b"}
-  back = combine(trainable, frozen)
+  back = merge(trainable, frozen)
   assert jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.all(x == y)), back, params))
   with pytest.raises(JaxrecError, match="non-float"):
     partition(params, [(".*", "train")])
@@ -68,7 +69,7 @@ def test_train_step_updates_only_trainable(data):
   frozen_before = jax.tree.map(np.array, frozen)
   opt_cfg = stage_config().optimizer
   optimizer, _ = make_optimizer(opt_cfg, 10)
-  step = make_train_step(lambda t, f, b, r: model.loss_fn(combine(t, f), b, r), optimizer)
+  step = make_train_step(lambda t, f, b, r: model.loss_fn(merge(t, f), b, r), optimizer)
   batch = next(ArrayBatcher(evaluate.split_arrays(data.splits["train"]), 32, 0).batches(0))
   before = np.array(trainable["params"]["user_embed"]["embedding"])
   new, _, metrics = step(trainable, frozen, optimizer.init(trainable), batch, jax.random.PRNGKey(1))
@@ -167,6 +168,7 @@ def test_early_stopping_and_metric_checks(data, tmp_path):
     ({"optimizer": {"schedule": "linear"}}, r"optimizer\.schedule"),
     ({"early_stopping": {"mode": "best"}}, r"early_stopping\.mode"),
     ({"init_from": "elsewhere"}, r"init_from"),
+    ({"early_stopping": {"patience": 0}}, r"early_stopping\.patience: expected an integer >= 1 .* or < 0"),
     ({"trainable": ["params/(("]}, r"trainable\[0\]"),
 ])
 def test_impossible_stage_values_fail_in_one_line(bad, match):

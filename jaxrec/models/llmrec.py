@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -31,11 +30,11 @@ import jax.numpy as jnp
 import optax
 
 from jaxrec.errors import JaxrecError
-from jaxrec.tree import merge
 from jaxrec.llm import lora
 from jaxrec.llm.model import Decoder
 from jaxrec.models.cf_source import CFSource
 from jaxrec.models.fece import apply_mapper, init_mapper, replace_slots
+from jaxrec.tree import merge
 
 Array = jax.Array
 _MARKER = re.compile(r"<(ItemTitleList|DislikedItemTitleList|TargetItemTitle|UserID|TargetItemID)>")
@@ -62,11 +61,6 @@ def answer_token_ids(tok: Any, template: str, answers=("Yes", "No")) -> tuple[in
   if ids[0] == ids[1]:
     raise JaxrecError(f"answers {list(answers)} start with the same token {ids[0]}; choose other config.model.answers")
   return ids[0], ids[1]
-
-
-def merge_trees(trainable: Mapping, frozen: Mapping) -> dict:
-  """Deep merge of the trainable and frozen parameter trees (models may not import the train loop)."""
-  return merge(trainable, frozen)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -154,7 +148,7 @@ def make_loss_fn(model: LLMRec):
   """`loss_fn(trainable, frozen, batch, rng) -> (loss, aux)` for `jaxrec.train.steps.make_train_step`."""
 
   def loss_fn(trainable, frozen, batch, rng):
-    return model.loss(merge_trees(trainable, frozen), batch, rng)
+    return model.loss(merge(trainable, frozen), batch, rng)
 
   return loss_fn
 

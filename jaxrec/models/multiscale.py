@@ -48,8 +48,8 @@ from jaxrec.errors import JaxrecError
 from jaxrec.llm import lora
 from jaxrec.llm.model import Decoder, make_decoder
 from jaxrec.models.builder import load_llm, load_tokenizer, truncate_layers
-from jaxrec.models.llmrec import merge_trees
 from jaxrec.multiscale import align as A, config as C, fusion as F, losses as L, pooling as P
+from jaxrec.tree import merge
 
 Array = jax.Array
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -231,7 +231,7 @@ def make_loss_fn(model: MultiScaleRec):
   """`loss_fn(trainable, frozen, batch, rng) -> (loss, aux)` for `jaxrec.train.steps.make_train_step`."""
 
   def loss_fn(trainable, frozen, batch, rng):
-    return model.loss(merge_trees(trainable, frozen), batch, rng)
+    return model.loss(merge(trainable, frozen), batch, rng)
 
   return loss_fn
 

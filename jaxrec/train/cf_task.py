@@ -27,7 +27,7 @@ from jaxrec.paths import atomic_dir
 from jaxrec.train import loop, results as run_results, workdir as run_dir
 from jaxrec.train.batches import ArrayBatcher
 from jaxrec.train.config import validate_loop_config
-from jaxrec.train.partition import combine
+from jaxrec.tree import merge
 
 CTR_METRICS = ("auc", "uauc", "gauc")
 TOPK_METRICS = ("precision", "recall", "ndcg", "hit", "coverage")
@@ -115,7 +115,7 @@ def _train(config, workdir: pathlib.Path, dataset, model, init, valid, progress:
   train_arrays = ev.split_arrays(dataset.splits["train"])
   result = loop.train(
       config, workdir, init_params=init,
-      loss_fn=lambda trainable, frozen, batch, rng: model.loss_fn(combine(trainable, frozen), batch, rng),
+      loss_fn=lambda trainable, frozen, batch, rng: model.loss_fn(merge(trainable, frozen), batch, rng),
       evaluate_fn=lambda params: evaluator(params, valid),
       train_data=ArrayBatcher(train_arrays, int(config.batch_size), int(config.seed)), progress=progress)
   results = {name: evaluator(result.params, dataset.splits[name])

@@ -15,7 +15,8 @@ stage ConfigDicts run in order (CF baselines: one stage; LLM models: two). A sta
   early_stopping:
     metric: str                  a key of the evaluator's output, e.g. 'auc', 'uauc', 'ndcg@10', 'warm/auc'
     mode: 'max' | 'min'
-    patience: int                stop after this many evaluations without improvement; < 0 never stops early
+    patience: int                stop after this many evaluations in a row without improvement (>= 1); < 0 never
+                                 stops early (0 is refused: it would read as "stop at once")
   init_from: 'previous' | 'scratch'   start from the previous stage's best parameters, or from the initial ones
   template: str | None           LLM tasks only: a prompt template name for this stage (None = the model's)
 """
@@ -100,6 +101,8 @@ def validate_stages(stages) -> None:
     es = stage.early_stopping
     _check(isinstance(es.metric, str) and es.metric, f"{where}.early_stopping.metric", "a metric name", es.metric)
     _check(es.mode in ("max", "min"), f"{where}.early_stopping.mode", "'max' or 'min'", es.mode)
+    _check(isinstance(es.patience, int) and es.patience != 0, f"{where}.early_stopping.patience",
+           "an integer >= 1 (evaluations without improvement before stopping) or < 0 (never stop early)", es.patience)
     _check(stage.init_from in ("previous", "scratch"), f"{where}.init_from", "'previous' or 'scratch'",
            stage.init_from)
 

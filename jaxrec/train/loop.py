@@ -32,9 +32,10 @@ from jaxrec.train import faults
 from jaxrec.train.checkpoint import StageCheckpoints
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.optim import make_optimizer
-from jaxrec.train.partition import combine, overlay, partition, rules_from_stage
+from jaxrec.train.partition import overlay, partition, rules_from_stage
 from jaxrec.train.steps import FINITE, make_train_step
 from jaxrec.train.workdir import write_config
+from jaxrec.tree import merge
 
 
 @dataclasses.dataclass
@@ -213,7 +214,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
       if step % eval_every == 0 or step == total:
         check_finite()  # evaluate (and maybe save as best) only finite parameters
         t_eval = time.perf_counter()
-        metrics = dict(evaluate_fn(combine(trainable, frozen)))
+        metrics = dict(evaluate_fn(merge(trainable, frozen)))
         if es.metric not in metrics:
           raise JaxrecError(f"config.stages[{index}].early_stopping.metric: {es.metric!r} is not among the "
                             f"evaluated metrics {sorted(metrics)}")
@@ -223,7 +224,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
           ckpt.save_best(step, {"trainable": trainable}, {"step": step, "metrics": _clean(metrics)})
         else:
           meta["bad_evals"] += 1
-          if es.patience >= 0 and meta["bad_evals"] >= max(int(es.patience), 1):
+          if es.patience > 0 and meta["bad_evals"] >= int(es.patience):
             meta["stopped_early"] = True
         log.write({"event": "eval", "stage": stage.name, "step": step, "epoch": step / spe,
                    **_clean(metrics), f"best_{es.metric}": meta["best_value"]})
@@ -242,7 +243,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
     summary = {"name": stage.name, "metric": es.metric, "best_value": meta["best_value"],
                "best_step": meta["best_step"], "steps": step, "stopped_early": bool(meta["stopped_early"])}
     ckpt.mark_done(summary)
-    return combine(best[0]["trainable"], frozen), summary
+    return merge(best[0]["trainable"], frozen), summary
   finally:
     ckpt.close()
 

@@ -21,6 +21,7 @@ import ml_collections
 from jaxrec.errors import JaxrecError
 from jaxrec.multiscale.config import model_config
 from jaxrec.train.config import stage_config
+from jaxrec.tree import flatten
 
 VARIANTS = {
     "": {},
@@ -65,7 +66,7 @@ def base_config(data_name: str, arg, *, budget: dict, keep_layers: int, lr: floa
   config.seed = 0
   config.data = get_data_config(data_name)
   config.model = model_config(keep_layers=keep_layers)
-  config.model.update_from_flattened_dict(_flatten(model or {}))
+  config.model.update_from_flattened_dict(flatten(model or {}, sep="."))
   config.budget = ml_collections.ConfigDict(dict(budget))
   config.batch_size, config.eval_batch_size, config.eval_item_chunk = batch_size, 64, 256
   config.log_every, config.checkpoint_every = 10, 200
@@ -77,7 +78,7 @@ def base_config(data_name: str, arg, *, budget: dict, keep_layers: int, lr: floa
     config.batch_size, config.eval_batch_size, config.eval_item_chunk = 8, 16, 512
     config.log_every, config.checkpoint_every = 2, 100
     lr, num_epochs, max_steps, eval_every = 3e-3, 1, 2, 2
-  config.model.update_from_flattened_dict(_flatten(VARIANTS[variant]))
+  config.model.update_from_flattened_dict(flatten(VARIANTS[variant], sep="."))
   if config.model.scales.num == 1:
     config.model.align.lam = 0.0  # nothing to couple
   config.stages = [stage_config(
@@ -89,13 +90,3 @@ def base_config(data_name: str, arg, *, budget: dict, keep_layers: int, lr: floa
   # Only the abstract of the paper was readable offline; its Table 1 (ML-1M) numbers go in report.paper when known.
   config.report = ml_collections.ConfigDict(dict(baselines={}, paper={}, paper_source=PAPER))
   return config
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flatten(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
-  return out

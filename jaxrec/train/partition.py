@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from jaxrec.errors import JaxrecError
-from jaxrec.tree import flatten, merge, unflatten
+from jaxrec.tree import flatten, unflatten
 
 TRAIN, FROZEN = "train", "frozen"
 Rules = Sequence[tuple[str, str]]
@@ -58,11 +58,6 @@ def partition(params: Mapping, rules: Rules) -> tuple[dict, dict]:
     raise JaxrecError(f"no parameter matches the trainable rules {list(rules)!r}; paths look like "
                       f"{next(iter(flatten(params)), '<none>')!r}")
   return unflatten(trainable), unflatten(frozen)
-
-
-def combine(trainable: Mapping, frozen: Mapping) -> dict:
-  """Deep merge of two disjoint nested dicts (the inverse of `partition`)."""
-  return merge(trainable, frozen)
 
 
 def overlay(base: Mapping, update: Mapping) -> dict:
