@@ -167,7 +167,7 @@ def test_sampled_softmax_matches_numpy_with_accidental_hits():
   b, n, d, tau = 4, 3, 5, 0.5
   u, pos, neg = (RNG.normal(size=s).astype(np.float32) for s in ((b, d), (b, d), (n, d)))
   pos_ids, neg_ids = np.array([7, 3, 7, 9]), np.array([3, 1, 2])  # row 0 and 2 share an item; 3 is a hit for row 1
-  got = float(L.sampled_softmax(*map(jnp.asarray, (u, pos, neg, pos_ids, neg_ids)), temperature=tau))
+  got = float(L.rec_softmax(*map(jnp.asarray, (u, pos, neg, pos_ids, neg_ids)), temperature=tau))
   cand, cid = np.concatenate([pos, neg]), np.concatenate([pos_ids, neg_ids])
   ref = []
   for r in range(b):
@@ -175,7 +175,7 @@ def test_sampled_softmax_matches_numpy_with_accidental_hits():
     logits = u[r] @ cand[keep].T / tau
     ref.append(-_log_softmax(logits)[keep.index(r)])
   assert got == pytest.approx(np.mean(ref), rel=1e-5)
-  got = float(L.sampled_softmax(*map(jnp.asarray, (u, pos, neg, pos_ids, neg_ids)), temperature=tau,
+  got = float(L.rec_softmax(*map(jnp.asarray, (u, pos, neg, pos_ids, neg_ids)), temperature=tau,
                                 in_batch=False))
   ref = []
   for r in range(b):
@@ -189,7 +189,7 @@ def test_bpr_matches_numpy():
   b, n, d = 3, 4, 5
   u, pos, neg = (RNG.normal(size=s).astype(np.float32) for s in ((b, d), (b, d), (n, d)))
   pos_ids, neg_ids = np.array([1, 2, 3]), np.array([2, 5, 6, 7])
-  got = float(L.bpr(*map(jnp.asarray, (u, pos, neg, pos_ids, neg_ids))))
+  got = float(L.rec_bpr(*map(jnp.asarray, (u, pos, neg, pos_ids, neg_ids))))
   ref = []
   for r in range(b):
     diffs = [u[r] @ pos[r] - u[r] @ neg[c] for c in range(n) if neg_ids[c] != pos_ids[r]]

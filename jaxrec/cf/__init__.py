@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrec.cf import losses
+from jaxrec import losses
 from jaxrec.cf.din import DIN
 from jaxrec.cf.lightgcn import LightGCN, build_graph
 from jaxrec.cf.mf import MF

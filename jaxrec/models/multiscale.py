@@ -209,10 +209,10 @@ class MultiScaleRec:
     v = self.encode_items(params, ids, mask, seg, items, r_item, adapters)  # [B + N, d]
     pos, neg = v[:b], v[b:]
     if self.rec_loss == "softmax":
-      rec = L.sampled_softmax(user["z"], pos, neg, batch["pos_item"], batch["neg_item"], self.temperature,
+      rec = L.rec_softmax(user["z"], pos, neg, batch["pos_item"], batch["neg_item"], self.temperature,
                               self.in_batch)
     else:
-      rec = L.bpr(user["z"], pos, neg, batch["pos_item"], batch["neg_item"], self.temperature)
+      rec = L.rec_bpr(user["z"], pos, neg, batch["pos_item"], batch["neg_item"], self.temperature)
     al = L.align_loss(user["scales"], self.align_loss, self.align_temperature)
     aux = {"rec_loss": rec, "align_loss": al, "pos_score": jnp.mean(jnp.sum(user["z"] * pos, -1))}
     aux.update({f"alpha_{k}": jnp.mean(user["alpha"][:, k]) for k in range(self.k)})

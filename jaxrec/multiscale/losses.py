@@ -20,15 +20,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxrec import losses
+
 Array = jax.Array
 REC_LOSSES = ("softmax", "bpr")
 ALIGN_LOSSES = ("infonce", "cosine")
-_NEG = -1e30
 
 
-def sampled_softmax(user: Array, pos: Array, neg: Array, pos_ids: Array, neg_ids: Array, temperature: float = 1.0,
-                    in_batch: bool = True) -> Array:
-  """user / pos [B, d], neg [N, d], ids [B] / [N] → scalar sampled-softmax loss (accidental hits masked)."""
+def rec_softmax(user: Array, pos: Array, neg: Array, pos_ids: Array, neg_ids: Array, temperature: float = 1.0,
+                in_batch: bool = True) -> Array:
+  """L_rec 'softmax': user / pos [B, d], neg [N, d], ids [B] / [N] → scalar (accidental hits dropped)."""
   b = user.shape[0]
   if in_batch:
     cand_ids = jnp.concatenate([pos_ids, neg_ids], 0)  # [B + N]
@@ -40,18 +41,15 @@ def sampled_softmax(user: Array, pos: Array, neg: Array, pos_ids: Array, neg_ids
     logits = jnp.concatenate([s_pos, user @ neg.T], 1) / temperature  # [B, 1 + N]; the positive in column 0
     target = jnp.zeros((b,), jnp.int32)
     hit = jnp.concatenate([jnp.zeros((b, 1), bool), neg_ids[None, :] == pos_ids[:, None]], 1)
-  logits = jnp.where(hit, _NEG, logits.astype(jnp.float32))
-  logp = jax.nn.log_softmax(logits, axis=-1)
-  return -jnp.mean(jnp.take_along_axis(logp, target[:, None], axis=1))
+  return losses.sampled_softmax(logits, target=target, drop=hit)
 
 
-def bpr(user: Array, pos: Array, neg: Array, pos_ids: Array, neg_ids: Array, temperature: float = 1.0) -> Array:
-  """user / pos [B, d], neg [N, d] → scalar BPR loss over the random negatives (accidental hits left out)."""
+def rec_bpr(user: Array, pos: Array, neg: Array, pos_ids: Array, neg_ids: Array, temperature: float = 1.0) -> Array:
+  """L_rec 'bpr': user / pos [B, d], neg [N, d] → scalar over the random negatives (accidental hits left out)."""
   s_pos = jnp.sum(user * pos, -1) / temperature  # [B]
   s_neg = user @ neg.T / temperature  # [B, N]
-  keep = (neg_ids[None, :] != pos_ids[:, None]).astype(jnp.float32)  # [B, N]
-  per = jax.nn.softplus(-(s_pos[:, None] - s_neg)).astype(jnp.float32)
-  return jnp.mean(jnp.sum(per * keep, -1) / jnp.maximum(jnp.sum(keep, -1), 1.0))
+  return losses.bpr(s_pos.astype(jnp.float32), s_neg.astype(jnp.float32),
+                    neg_mask=neg_ids[None, :] != pos_ids[:, None])
 
 
 def _unit(x: Array) -> Array:
