@@ -12,6 +12,7 @@ full-catalogue rankings with the user's training items masked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pathlib
@@ -53,19 +54,20 @@ def collect_scores(score_batch: Callable[[dict], Any], arrays: Mapping[str, np.n
 
 def ctr_metrics(user, label, scores, warm=None) -> dict[str, float]:
   """AUC / UAUC / GAUC overall and, when `warm` has both values, for the warm and cold rows separately."""
-  user, label, scores = np.asarray(user), np.asarray(label), _refuse_non_finite(np.asarray(scores))
+  user, label, scores = np.asarray(user), np.asarray(label), np.asarray(scores)
   groups = {"": np.ones(len(label), bool)}
   if warm is not None:
     warm = np.asarray(warm, bool)
     if warm.any() and (~warm).any():
       groups.update({"warm/": warm, "cold/": ~warm})
   out: dict[str, float] = {}
-  for prefix, m in groups.items():
-    u = M.uauc(user[m], label[m], scores[m])
-    g = M.gauc(user[m], label[m], scores[m])
-    out.update({f"{prefix}auc": M.auc(label[m], scores[m]), f"{prefix}uauc": u.value, f"{prefix}gauc": g.value,
-                f"{prefix}uauc_users": u.n_users, f"{prefix}uauc_skipped": u.n_skipped, f"{prefix}n": int(m.sum()),
-                f"{prefix}pos_rate": float(label[m].mean()) if m.any() else math.nan})
+  with _finite_or_refused():
+    for prefix, m in groups.items():
+      u = M.uauc(user[m], label[m], scores[m])
+      g = M.gauc(user[m], label[m], scores[m])
+      out.update({f"{prefix}auc": M.auc(label[m], scores[m]), f"{prefix}uauc": u.value, f"{prefix}gauc": g.value,
+                  f"{prefix}uauc_users": u.n_users, f"{prefix}uauc_skipped": u.n_skipped,
+                  f"{prefix}n": int(m.sum()), f"{prefix}pos_rate": float(label[m].mean()) if m.any() else math.nan})
   return out
 
 
@@ -75,14 +77,14 @@ def evaluate_ctr(score_batch: Callable[[dict], Any], split, batch_size: int = 40
   return ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None))
 
 
-def _refuse_non_finite(scores: np.ndarray, offset: int = 0) -> np.ndarray:
-  """One-line error instead of metrics when the model scored any row NaN / inf (its parameters diverged)."""
-  bad = ~np.isfinite(scores[:, 1:] if scores.ndim == 2 else scores)
-  if bad.any():
-    rows = np.flatnonzero(bad.reshape(len(scores), -1).any(axis=1))
-    raise JaxrecError(f"the model's scores are not finite for {len(rows)} rows (first: row {offset + int(rows[0])}); "
-                      f"its parameters have diverged or overflowed, so no metric is computed")
-  return scores
+@contextlib.contextmanager
+def _finite_or_refused():
+  """The metrics refuse NaN / inf scores (`metrics.NonFiniteScores`): one line instead of a number."""
+  try:
+    yield
+  except M.NonFiniteScores as e:
+    raise JaxrecError(f"the model's scores are not finite ({e}); its parameters have diverged or overflowed") \
+        from None
 
 
 def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str, float]:
@@ -130,9 +132,10 @@ def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Ma
   kmax = max(ks)
   ranked = []
   for batch, real in _padded_batches(arrays, batch_size):
-    scores = _refuse_non_finite(np.asarray(score_all_batch(batch))[:real], offset=len(ranked) * batch_size)
+    scores = np.asarray(score_all_batch(batch))[:real]  # [b, n_items + 1]
     excl = [train_items.get(int(u), np.zeros(0, np.int64)) for u in batch["user"][:real]]
-    ranked.append(M.top_k_from_scores(scores, kmax, excl))
+    with _finite_or_refused():
+      ranked.append(M.top_k_from_scores(scores, kmax, excl))
   ranked = np.concatenate(ranked) if ranked else np.zeros((0, kmax), np.int64)
   out = topk_metrics(ranked, relevant, n_items, ks)
   out["n_users"] = len(users)

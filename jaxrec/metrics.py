@@ -27,13 +27,17 @@ class PerUserAUC(NamedTuple):
   n_skipped: int  # users left out (a single class, or a single row)
 
 
+class NonFiniteScores(ValueError):
+  """Scores with NaN or inf: they have no ranking, so no metric is defined on them."""
+
+
 def finite_scores(scores: np.ndarray, metric: str) -> np.ndarray:
-  """`scores` unchanged, or ValueError when any is NaN or infinite: such scores have no ranking, and a metric
-  computed from them would be an arbitrary number (a diverged model would look like a random one)."""
+  """`scores` unchanged, or NonFiniteScores when any is NaN or infinite: a metric computed from them would be an
+  arbitrary number (a diverged model would look like a random one)."""
   bad = ~np.isfinite(scores)
   if bad.any():
     first = np.unravel_index(int(np.argmax(bad)), scores.shape)
-    raise ValueError(f"{metric}: {int(bad.sum())} of {scores.size} scores are not finite (first at index "
+    raise NonFiniteScores(f"{metric}: {int(bad.sum())} of {scores.size} scores are not finite (first at index "
                      f"{first[0] if len(first) == 1 else first}: {scores[first]}); no metric is defined on them")
   return scores
 

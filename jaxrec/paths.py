@@ -7,7 +7,9 @@ Cache: `$JAXREC_CACHE`, else `$XDG_CACHE_HOME/jaxrec`, else `~/.cache/jaxrec`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -16,8 +18,12 @@ import tempfile
 from jaxrec.errors import JaxrecError
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read once: os.umask can only be read by setting it
+@functools.cache
+def _umask() -> int:
+  """The process umask, read once (os.umask can only be read by setting it)."""
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
 
 
 def cache_dir() -> pathlib.Path:
@@ -62,7 +68,7 @@ def atomic_file(final: pathlib.Path | str, mode: str = "wb"):
   final = pathlib.Path(final)
   final.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
-  os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should read like any file the user writes
+  os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results should read like any file the user writes
   try:
     with os.fdopen(fd, mode) as f:
       yield f
@@ -99,8 +105,6 @@ def verify_file(path: pathlib.Path | str, sha256: str | None = None, how: str = 
   unchanged since its last check is not re-hashed; any change of size or mtime re-hashes it. `how` ends the error:
   what to do about it.
   """
-  import json
-
   path = pathlib.Path(path)
   st = path.stat()
   stamp_path = _stamp_path(path)
@@ -125,8 +129,6 @@ def verify_file(path: pathlib.Path | str, sha256: str | None = None, how: str = 
 
 def record_file(path: pathlib.Path | str, digest: str | None = None) -> None:
   """Writes the stamp `verify_file` reads: (size, mtime, sha256) of `path` as it is now."""
-  import json
-
   path = pathlib.Path(path)
   st = path.stat()
   stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest or sha256_file(path)}

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from jaxrec import cf, evaluate
 from jaxrec.cf import synthetic
 from jaxrec.errors import JaxrecError
 from jaxrec.tree import merge
-from jaxrec.train import ArrayBatcher, stage_config, train
+from jaxrec.train import ArrayBatcher, loop, stage_config, train
 from jaxrec.train.checkpoint import StageCheckpoints
 from launch import _cli, train as launch_train
 
@@ -81,6 +82,38 @@ def test_divergence_stops_the_stage_and_a_lower_lr_resumes_from_the_last_finite_
   assert not (workdir / "checkpoints/s/diverged.json").exists()
   first_after = [r for r in map(json.loads, (workdir / "metrics.jsonl").read_text().splitlines())][len(records)]
   assert first_after["step"] > 8 and first_after["lr"] < 0.01  # resumed at step 8 on the new schedule
+
+
+def test_parameters_that_overflow_under_a_finite_loss_are_never_checkpointed(tmp_path):
+  """loss = Σ tanh(w) stays finite (±1) however large w grows, and its gradient vanishes; AdamW's decay (lr 10,
+  weight decay 100: w ← -999 w) overflows w to inf within a few steps, steps before the loss turns NaN. The
+  parameter check before a save stops the stage there, so the last checkpoint holds finite weights."""
+  import jax.numpy as jnp
+
+  config = ml_collections.ConfigDict({"seed": 0, "batch_size": 2, "eval_batch_size": 2, "log_every": 100,
+                                      "checkpoint_every": 1})
+  config.stages = [stage_config(name="s", num_epochs=20, eval_every=1000,
+                                optimizer={"lr": 10.0, "weight_decay": 100.0, "schedule": "constant"})]
+  init = {"params": {"w": jnp.ones(4)}}
+  data = ArrayBatcher({"x": np.zeros(4, np.float32)}, 2, seed=0)
+  kw = dict(init_params=init, loss_fn=lambda t, f, b, r: (jnp.sum(jnp.tanh(t["params"]["w"])), {}),
+            evaluate_fn=lambda p: {"auc": 0.5}, train_data=data, progress=False)
+  with pytest.raises(JaxrecError) as e:
+    train(config, tmp_path / "w", **kw)
+  m = re.search(r"stage 's' diverged at step (\d+) .*the last finite checkpoint \(step (\d+)\) is kept", str(e.value))
+  assert m and int(m.group(2)) == int(m.group(1)) - 1, str(e.value)  # checkpoints every step: the one before
+  ckpt = StageCheckpoints(tmp_path / "w", "s")
+  try:
+    assert ckpt.latest.all_steps() == [int(m.group(2))]
+  finally:
+    ckpt.close()
+  with pytest.MonkeyPatch.context() as mp:  # without the parameter check the loss notices later...
+    mp.setattr(loop, "all_finite", lambda tree: jnp.asarray(True))
+    with pytest.raises(JaxrecError) as late:
+      train(config, tmp_path / "unchecked", **kw)
+  # ...and by then it has checkpointed the infinite weights of a step the check refused
+  kept = re.search(r"the last finite checkpoint \(step (\d+)\)", str(late.value))
+  assert kept and int(kept.group(1)) >= int(m.group(1)), str(late.value)
 
 
 def test_full_disk_ends_in_one_line_and_keeps_a_loadable_checkpoint(shared_data, tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from jaxrec import evaluate, metrics, paths
-from jaxrec.data import _io, ml100k, schema
+from jaxrec.data import _io, fetch, schema
 from jaxrec.errors import JaxrecError
 
 
@@ -51,11 +51,11 @@ def test_ml100k_download_cache_is_verified(tmp_path):
   f = cache / "u.data"
   f.write_text("1\t2\t5\t881250949\n")
   paths.record_file(f)  # as `ml100k.fetch` does
-  ml100k.verify_cache(cache)
+  fetch.verified(cache)
   f.write_text("1\t2\t1\t881250949\n")
   os.utime(f, ns=(0, f.stat().st_mtime_ns + 10**9))
   with pytest.raises(JaxrecError, match="u.data: SHA-256 .* does not match"):
-    ml100k.verify_cache(cache)
+    fetch.verified(cache)
 
 
 def test_corrupted_dataset_cache_is_rebuilt_not_trusted(tmp_path, monkeypatch):
@@ -88,13 +88,13 @@ def test_metrics_refuse_non_finite_scores(bad):
       roc_auc_score(labels, np.nan_to_num(scores, posinf=2, neginf=-2)), abs=1e-12)
   for fn in (lambda: metrics.auc(labels, scores), lambda: metrics.uauc(users, labels, scores),
              lambda: metrics.gauc(users, labels, scores)):
-    with pytest.raises(ValueError, match="1 of 5 scores are not finite"):
+    with pytest.raises(metrics.NonFiniteScores, match="1 of 5 scores are not finite"):
       fn()
   with pytest.raises(ValueError, match="not finite"):
     metrics.top_k_from_scores(np.array([[0.0, 1.0, bad, 0.2]]), 2)
   with pytest.raises(JaxrecError) as e:
     evaluate.ctr_metrics(users, labels, scores)
-  assert "\n" not in str(e.value) and "first: row 3" in str(e.value)
+  assert "\n" not in str(e.value) and "first at index 3" in str(e.value) and "diverged" in str(e.value)
 
 
 def test_read_parquet_checks_types_and_nulls(tmp_path):

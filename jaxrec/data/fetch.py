@@ -62,8 +62,8 @@ def _download(remote: Remote, dest: pathlib.Path, timeout_s: float, what: str, h
   """Streams `remote.url` to `dest` with a progress bar; checks the length the server announced."""
   try:
     with urllib.request.urlopen(remote.url, timeout=timeout_s) as r, open(dest, "wb") as out:
-      total = int(r.headers.get("Content-Length") or 0) or remote.size
-      with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=remote.name, file=sys.stderr,
+      announced = int(r.headers.get("Content-Length") or 0)
+      with tqdm(total=announced or remote.size, unit="B", unit_scale=True, unit_divisor=1024, desc=remote.name, file=sys.stderr,
                 leave=False, disable=None) as bar:
         got = 0
         for chunk in iter(lambda: r.read(1 << 20), b""):
@@ -76,9 +76,8 @@ def _download(remote: Remote, dest: pathlib.Path, timeout_s: float, what: str, h
   except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
     reason = getattr(e, "reason", None) or e
     raise JaxrecError(f"{what}: could not download {remote.url} ({reason}); {how}") from None
-  expected = int(r.headers.get("Content-Length") or 0)
-  if expected and got != expected:
-    raise JaxrecError(f"{what}: {remote.url} ended after {got} of {expected} bytes (nothing was kept); {how}")
+  if announced and got != announced:
+    raise JaxrecError(f"{what}: {remote.url} ended after {got} of {announced} bytes (nothing was kept); {how}")
 
 
 def _verify(remote: Remote, path: pathlib.Path, what: str, how: str) -> str:
@@ -113,11 +112,11 @@ def fetch(what: str, remotes, folder: pathlib.Path, how: str, timeout_s: float =
   """Downloads and verifies every remote, then moves them into `folder` at once; returns `folder`."""
   folder = pathlib.Path(folder)
   print(f"jaxrec: {what} not found locally; fetching it into {folder}", file=sys.stderr, flush=True)
-  digests = {}
+  digests = {}  # file name → SHA-256, for the stamps
   with paths.atomic_dir(folder) as tmp:
     for remote in remotes:
       _download(remote, tmp / remote.name, timeout_s, what, how)
-      _verify(remote, tmp / remote.name, what, how)
+      digests[remote.name] = _verify(remote, tmp / remote.name, what, how)
       if remote.extract:
         try:
           with zipfile.ZipFile(tmp / remote.name) as z:
@@ -127,8 +126,11 @@ def fetch(what: str, remotes, folder: pathlib.Path, how: str, timeout_s: float =
         except (zipfile.BadZipFile, KeyError) as e:
           raise JaxrecError(f"{what}: {remote.url} is not the expected archive ({e}); {how}") from None
         (tmp / remote.name).unlink()
+        del digests[remote.name]
+        for member in remote.extract:
+          name = pathlib.PurePosixPath(member).name
+          digests[name] = paths.sha256_file(tmp / name)
       print(f"jaxrec: fetched {remote.name} from {remote.url}", file=sys.stderr, flush=True)
-    digests = {f.name: paths.sha256_file(f) for f in tmp.iterdir()}
   for name, digest in digests.items():
     paths.record_file(folder / name, digest)
   return folder

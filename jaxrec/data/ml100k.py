@@ -33,6 +33,7 @@ import numpy as np
 
 from jaxrec import paths
 from jaxrec.data import _io, schema
+from jaxrec.data.fetch import verified
 from jaxrec.errors import JaxrecError
 
 NAME = "ml100k"
@@ -143,18 +144,10 @@ def fetch(cfg, cache: pathlib.Path) -> pathlib.Path:
     with paths.atomic_dir(cache) as tmp:
       for name, data in files.items():
         (tmp / name).write_bytes(data)
-    for name, data in files.items():  # what `verify_cache` checks on every later use
+    for name, data in files.items():  # what `verified` checks on every later use
       paths.record_file(cache / name, _sha256(data))
     return cache
   raise JaxrecError(f"{NAME}: no local files and no download worked ({' | '.join(errors)}); {HOW}")
-
-
-def verify_cache(cache: pathlib.Path) -> None:
-  """Every downloaded file against the SHA-256 recorded when it was fetched (and checked: the archive's md5 or the
-  wheel's pinned sums), so a file corrupted in the cache since is refused."""
-  for f in sorted(cache.iterdir()):
-    if not f.name.startswith("."):
-      paths.verify_file(f, None)
 
 
 def read(folder: pathlib.Path):
@@ -218,7 +211,7 @@ def load(cfg, root: pathlib.Path) -> schema.Dataset:
   cache = paths.cache_dir() / "downloads" / "ml-100k"
   folder = find_local([root / "ml-100k", cache]) or fetch(cfg, cache)
   if folder == cache:
-    verify_cache(cache)
+    verified(cache)  # against the SHA-256 recorded at download
   files = sorted(p for p in folder.iterdir() if p.name in ("u.data", "u.item", "ml-100k.inter", "ml-100k.item"))
   key = dict(files=schema.file_fingerprint(files), h=cfg.max_history, label=cfg.label_min_rating,
              fracs=list(cfg.split_fracs), frac=cfg.valid_small_frac, ties=cfg.get("history_ties", "strict"))

@@ -105,8 +105,7 @@ def train(config, workdir, progress: bool = True) -> dict:
   workdir = pathlib.Path(workdir)
   dataset, model, init = build(config)  # every input read and checked before the workdir is touched
   valid = _split(dataset, config.eval.split)
-  with run_dir.claim(workdir):
-    run_dir.check_config(config, workdir)
+  with run_dir.claim(workdir):  # loop.train refuses a workdir of another config before writing in it
     return _train(config, workdir, dataset, model, init, valid, progress)
 
 

@@ -33,7 +33,7 @@ from jaxrec.train.checkpoint import StageCheckpoints
 from jaxrec.train.config import validate_loop_config
 from jaxrec.train.optim import make_optimizer
 from jaxrec.train.partition import overlay, partition, rules_from_stage
-from jaxrec.train.steps import FINITE, make_train_step
+from jaxrec.train.steps import FINITE, all_finite, make_train_step
 from jaxrec.train.workdir import write_config
 from jaxrec.tree import merge
 
@@ -58,15 +58,15 @@ class MetricsLog:
     self._writer = None
 
   def write(self, record: Mapping[str, Any]) -> None:
+    record = {k: _jsonable(v) for k, v in record.items()}
     with open(self.path, "a") as f:
-      f.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+      f.write(json.dumps(record) + "\n")
     if self._writer is None:
       from tensorboardX import SummaryWriter  # only training writes events
 
       self._writer = SummaryWriter(str(self.tb_dir), flush_secs=30)
     group = "train" if record.get("event") == "train" else "valid"
     for key, value in record.items():
-      value = _jsonable(value)
       if key not in ("event", "stage", "step") and isinstance(value, (int, float)) and not isinstance(value, bool):
         self._writer.add_scalar(f"{record['stage']}/{group}/{key}", value, int(record["step"]))
 
@@ -167,8 +167,11 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
     ckpt.clear_diverged()  # a resumed diverged stage (with a new lr) goes on from its last finite checkpoint
     unchecked = []  # (step, FINITE flag) not yet read back: reading a step late keeps dispatch ahead of compute
 
-    def check_finite(upto: int = 0) -> None:
-      """Reads back the divergence flags of all but the newest `upto` steps; stops the stage at the first bad one."""
+    def check_finite(upto: int = 0, params=None) -> None:
+      """Reads back the divergence flags of all but the newest `upto` steps, and with `params` (a state about to be
+      kept) checks its leaves too; stops the stage at the first bad step."""
+      if params is not None:
+        unchecked.append((step, all_finite(params)))
       while len(unchecked) > upto:
         at, flag = unchecked.pop(0)
         if not bool(jax.device_get(flag)):
@@ -182,7 +185,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
                             f"{kept}")
 
     def save_latest():
-      check_finite()  # a checkpoint never holds a diverged state
+      check_finite(params=trainable)  # a checkpoint never holds a diverged state
       ckpt.save_latest(step, {"trainable": trainable, "opt_state": opt_state, "rng": rng}, dict(meta, step=step))
 
     while step < total and not meta["stopped_early"]:
@@ -212,7 +215,7 @@ def run_stage(config, stage, index: int, params, *, workdir: pathlib.Path, log: 
         window, n_examples, t_last = [], 0, now
 
       if step % eval_every == 0 or step == total:
-        check_finite()  # evaluate (and maybe save as best) only finite parameters
+        check_finite(params=trainable)  # evaluate (and maybe save as best) only finite parameters
         t_eval = time.perf_counter()
         metrics = dict(evaluate_fn(merge(trainable, frozen)))
         if es.metric not in metrics:

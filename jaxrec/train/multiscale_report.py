@@ -14,6 +14,7 @@ import pathlib
 from collections.abc import Mapping
 
 from jaxrec.paths import atomic_file
+from jaxrec.train.results import read_split_metrics
 
 METRICS = ("precision", "recall", "ndcg", "coverage")
 
@@ -34,10 +35,9 @@ def _row(label: str, metrics: Mapping, columns) -> str:
 def baseline_rows(baselines: Mapping[str, str], split: str, columns) -> list[str]:
   rows = []
   for label, workdir in baselines.items():
-    path = pathlib.Path(workdir) / "metrics.json"
-    try:
-      metrics = json.loads(path.read_text())["splits"][split]
-    except (OSError, KeyError, json.JSONDecodeError):
+    metrics = read_split_metrics(workdir, split)
+    if metrics is None:
+      path = pathlib.Path(workdir) / "metrics.json"
       rows.append(f"| {label} | " + " | ".join("-" for _ in columns) + f" |  (no {split} metrics at {path})")
       continue
     rows.append(_row(f"{label} ({split})", metrics, columns))

@@ -212,8 +212,8 @@ def train(config, workdir, progress: bool = True, llm=None) -> dict:
   dataset, model, init, table = build(config, llm)
   if config.eval.split not in dataset.splits:
     raise JaxrecError(f"config.eval.split: {config.eval.split!r} not in {', '.join(dataset.splits)}")
-  with run_dir.claim(workdir):  # every input read and checked before the workdir is touched
-    run_dir.check_config(config, workdir)
+  # Every input was read and checked above; loop.train refuses a workdir of another config before writing in it.
+  with run_dir.claim(workdir):
     return _train(config, workdir, dataset, model, init, table, progress)
 
 

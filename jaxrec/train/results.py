@@ -62,12 +62,12 @@ def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, An
   if (workdir / "metrics.jsonl").is_file() and stages:
     png = plots.training_curves(workdir / "metrics.jsonl", stages, workdir / "training_curves.png")
     lines += [f"![training curves: loss and validation metric against step]({png.name})", ""]
-  cf = config.get("model", {}).get("cf", {}) if config.get("model", {}).get("family") == "llmrec" else {}
+  model = config.get("model", {})
+  cf = model.get("cf", {}) if model.get("family") == "llmrec" else {}  # the CF model a CoLLM run builds on
   for split, m in finals.items():
     if "auc" in m:
       models = {"this run": m}
-      cf_metrics = _read_split(pathlib.Path(cf.get("workdir") or "") / "metrics.json", split) if cf.get(
-          "workdir") else None
+      cf_metrics = read_split_metrics(cf.get("workdir"), split) if cf.get("workdir") else None
       if cf_metrics:
         models[f"CF model ({cf.get('name', 'cf').upper()}, its own run)"] = cf_metrics
       png = plots.warm_cold_bars(models, split, workdir / f"warm_cold_{split}.png")
@@ -79,9 +79,10 @@ def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, An
   return lines
 
 
-def _read_split(path: pathlib.Path, split: str) -> Mapping[str, Any] | None:
+def read_split_metrics(workdir, split: str) -> Mapping[str, Any] | None:
+  """A finished run's final metrics of `split` (its metrics.json), or None when it has none."""
   try:
-    return json.loads(path.read_text())["splits"][split]
+    return json.loads((pathlib.Path(workdir) / "metrics.json").read_text())["splits"][split]
   except (OSError, KeyError, ValueError):
     return None
 
