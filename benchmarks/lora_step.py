@@ -42,7 +42,7 @@ def _jax_step(args, precision: str) -> dict:
   cfg, base = loading.load_pretrained(None, dtype=dtype)
   lcfg = lora.LoraConfig(rank=8, alpha=16.0, dropout=0.0)
   adapters = lora.init(base, lcfg, jax.random.key(0))
-  model = make_decoder(cfg, dtype=dtype, lora_alpha=lcfg.alpha, lora_rank=lcfg.rank)
+  model = make_decoder(cfg, dtype=dtype, lora_cfg=lcfg)
   tx = optax.adamw(1e-4)
   opt_state = tx.init(adapters)
   rng = np.random.RandomState(0)

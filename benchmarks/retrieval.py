@@ -155,7 +155,7 @@ def real_run(args) -> str:
   """A CF workdir with embeddings: --workdir, else a quick MF (d=64, 3 epochs) on CoLLM's ML-1M split."""
   if args.workdir:
     return args.workdir
-  from jaxrec.train import cf_task
+  from jaxrec.train import task
   import importlib.util
 
   spec = importlib.util.spec_from_file_location(
@@ -169,7 +169,7 @@ def real_run(args) -> str:
   config.stages[0].num_epochs = 3
   workdir = os.path.join(tempfile.mkdtemp(prefix="jaxrec-bench-"), "mf")
   print(f"training a quick MF (d=64, 3 epochs) on ML-1M into {workdir} ...", flush=True)
-  cf_task.train(config, workdir, progress=False)
+  task.train(config, workdir, progress=False)
   return workdir
 
 

@@ -2,15 +2,24 @@
 
 CoLLM-FaissRet on the BookCrossing pool (TALLRec's valid.json: a seeded 64-shot train set, 500 validation records).
 Every BookCrossing user is new, so the CF side is a history encoder: SASRec, trained first on the pool outside the
-validation records into <workdir>/cf, encodes each user's history; the FECE mapper writes it and the target book's
-vector into the <UserID> / <TargetItemID> slots of the Alpaca-style book prompt; SmolLM2-135M (first 4 layers), LoRA
-r=8 on q/v. Stages: FECE then LoRA, 3 epochs of the 64 shots (24 steps of 8) each. ~11 min on 2 busy CPU cores.
-Gives valid (256 of the 500 rows) AUC 0.5505 (best during training 0.5533); SASRec alone on the same rows 0.5528,
-TALLRec 0.4877. UAUC is not meaningful: the data has no user ids. Arg: ':tiny', ':collm_order'.
+validation records into <workdir>/cf, encodes each user's history; the mapper writes it and the target book's
+vector into the slots of the Alpaca-style book prompt. configs/ml1m.py's recipe otherwise (the 64 shots give 8
+steps an epoch, so a stage is 3 epochs = 24 steps). UAUC is not meaningful: the data has no user ids.
+Args: `tiny`, `collm_order`. Measured: benchmarks/results/configs/results.md.
 """
 
-from jaxrec.train.llm_config import llm_config
+from jaxrec.config_util import parse_arg, sibling_config
+from jaxrec.train import llm_config
 
 
 def get_config(arg=None):
-  return llm_config("bookcrossing", arg, cf="sasrec", text_template="tallrec_book", slot_template="collm_bookcrossing")
+  arg = parse_arg(arg, tiny=False, collm_order=False)
+  config = sibling_config(__file__, "ml1m.py", f"collm_order={arg.collm_order}")
+  llm_config.use_data(config, "bookcrossing")  # one validation split: valid
+  config.model.template = "collm_bookcrossing"
+  config.model.cf.name = "sasrec"  # a history encoder: BookCrossing's users have no trained ids
+  for stage in config.stages:
+    if stage.template:  # collm_order's text-only stage
+      stage.template = "tallrec_book"
+  config.cf_train = sibling_config(__file__, "baselines/sasrec.py", "bookcrossing")
+  return llm_config.tiny(config) if arg.tiny else config

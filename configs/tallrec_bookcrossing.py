@@ -1,13 +1,16 @@
 """python launch/train.py --config=configs/tallrec_bookcrossing.py --workdir=workdirs/tallrec_bx --config.data.root=../shared/data
 
-TALLRec on the BookCrossing pool (TALLRec's valid.json: a seeded 64-shot train set, 500 validation records): the
-Alpaca-style book prompt, LoRA r=8 on q/v of SmolLM2-135M (first 4 layers), one stage of 48 steps of 8 prompts.
-~9 min on 2 busy CPU cores. Gives valid (256 of the 500 rows) AUC 0.4877: chance at this budget (SASRec on the same
-rows: 0.5528). UAUC is not meaningful here: TALLRec's data has no user ids. Arg: ':tiny' for tests.
+TALLRec (configs/tallrec_ml1m.py's recipe) on the BookCrossing pool (TALLRec's valid.json: a seeded 64-shot train
+set, 500 validation records), with TALLRec's Alpaca-style book prompt. UAUC is not meaningful: the data has no
+user ids. Arg: `tiny` (tests). Measured: benchmarks/results/configs/results.md.
 """
 
-from jaxrec.train.llm_config import llm_config
+from jaxrec.config_util import parse_arg, sibling_config
+from jaxrec.train import llm_config
 
 
 def get_config(arg=None):
-  return llm_config("bookcrossing", arg, cf="none", text_template="tallrec_book", slot_template="collm_bookcrossing")
+  arg = parse_arg(arg, tiny=False)
+  config = llm_config.use_data(sibling_config(__file__, "tallrec_ml1m.py"), "bookcrossing")
+  config.model.template = "tallrec_book"
+  return llm_config.tiny(config) if arg.tiny else config

@@ -1,13 +1,32 @@
 """python launch/train.py --config=configs/tallrec_ml1m.py --workdir=workdirs/tallrec_ml1m --config.data.root=../shared/data
 
-TALLRec: the text-only movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v, softmax over "Yes"/"No".
-One LoRA stage of 48 steps of 8 prompts, lr 1e-3, validation every 12 steps on 256 rows of valid_small. ~6 min on 2
-busy CPU cores. Gives valid_small AUC 0.5673 / UAUC 0.5412 and valid 0.4717 / 0.4450: at this budget the text-only
-model learns nearly nothing (MF on the same rows: 0.6990 / 0.6811). Arg: ':tiny' for tests.
+TALLRec on CoLLM's ML-1M split: the text-only movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v,
+softmax over "Yes" / "No". One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~6 min).
+Arg: `tiny` (random 2-layer LLM: tests). Measured: benchmarks/results/configs/results.md.
 """
 
-from jaxrec.train.llm_config import llm_config
+from jaxrec.config_util import parse_arg, sibling_config
+from jaxrec.models import tallrec_config
+from jaxrec.train import llm_config
+from jaxrec.train.config import stage_config
 
 
 def get_config(arg=None):
-  return llm_config("ml1m_collm", arg, cf="none", text_template="tallrec_movie", slot_template="collm_movie")
+  arg = parse_arg(arg, tiny=False)
+  config = llm_config.defaults()
+  # configs/ml1m.py's data and budget (1,024 training rows, 256-row validation sample, 10 history titles), so the
+  # text-only model and CoLLM-FaissRet are trained and compared on the same rows.
+  config.data = sibling_config(__file__, "ml1m.py").data
+  config.model = tallrec_config(
+      template="tallrec_movie",  # text only: no ID slots, no CF model
+      keep_layers=4,  # the first 4 of SmolLM2's 30 layers (CPU budget)
+      lora=dict(rank=8, alpha=16.0, dropout=0.05))  # on q_proj / v_proj
+  config.batch_size = 8
+  config.stages = [stage_config(
+      name="lora", trainable=["lora/.*"],
+      num_epochs=3, max_steps=48,  # 48 steps of 8 prompts
+      eval_every=12,  # validation AUC on the 256-row sample
+      optimizer=dict(lr=1e-3, weight_decay=1e-3, warmup_steps=20, schedule="cosine"),
+      early_stopping=dict(metric="auc", mode="max", patience=3))]
+  config.eval = dict(split="valid_small", final_splits=["valid", "valid_small"])
+  return llm_config.tiny(config) if arg.tiny else config

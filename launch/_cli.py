@@ -1,13 +1,9 @@
-"""Shared by the launch scripts: the family registry and one-line error reporting.
-
-FAMILIES maps `config.model.family` to the module that implements `train(config, workdir, progress)` and
-`evaluate(workdir, split, output)`; adding a model family is one line here.
-"""
+"""Shared by the launch scripts: flag parsing and one-line error reporting. (The model families are
+`jaxrec.train.task.FAMILIES`.)"""
 
 from __future__ import annotations
 
 import errno
-import importlib
 import importlib.util
 import pathlib
 import re
@@ -16,19 +12,6 @@ import sys
 from absl import flags, logging
 
 from jaxrec.errors import JaxrecError
-
-FAMILIES = {
-    "cf": "jaxrec.train.cf_task",
-    "llmrec": "jaxrec.train.llm_task",
-    "multiscale": "jaxrec.train.multiscale_task",
-}
-
-
-def family_module(family: str):
-  if family not in FAMILIES:
-    raise JaxrecError(f"config.model.family: expected one of {sorted(FAMILIES)}, got {family!r}")
-  return importlib.import_module(FAMILIES[family])
-
 
 def fail(message: str) -> None:
   print(f"error: {message}", file=sys.stderr, flush=True)

@@ -32,13 +32,13 @@ def main(argv):
   if not _WORKDIR.value:
     _cli.fail("--workdir is required")
   try:
-    import json
     import pathlib
     path = pathlib.Path(_WORKDIR.value) / "config.json"
     if not path.is_file():
       raise JaxrecError(f"{path}: missing; expected the workdir of a launch/train.py run")
-    family = json.loads(path.read_text()).get("model", {}).get("family", "cf")
-    _cli.family_module(family).evaluate(_WORKDIR.value, _SPLIT.value, _OUTPUT.value)
+    from jaxrec.train import task
+
+    task.evaluate(_WORKDIR.value, _SPLIT.value, _OUTPUT.value)
   except JaxrecError as e:
     _cli.fail(str(e))
 

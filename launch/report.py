@@ -40,8 +40,8 @@ def main(argv):
   if not _WORKDIR.value:
     _cli.fail("--workdir is required")
   try:
-    from jaxrec.train import multiscale_task
-    path = multiscale_task.report(_WORKDIR.value, parse_baselines(_BASELINES.value))
+    from jaxrec.train import task
+    path = task.report(_WORKDIR.value, parse_baselines(_BASELINES.value))
     print(path.read_text(), end="", flush=True)
   except JaxrecError as e:
     _cli.fail(str(e))

@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
 
@@ -54,16 +53,10 @@ def main(argv: list[str]) -> dict:
   n = len(split) if rows_flag.value < 0 else min(rows_flag.value, len(split))
   scorer = make_llm_scorer(llm.value or "smollm2", ds.item_text, config.data, ds.name,
                            template=text_template(config.data, ds.name))
-  scores, t0 = [], time.time()
-  for start in range(0, n, batch.value):
-    rows = np.arange(start, min(start + batch.value, n))
-    scores.append(scorer({"user": split.user[rows], "item": split.item[rows], "history": split.history[rows],
-                          "history_label": split.history_label[rows]}))
-    done = rows[-1] + 1
-    rate = done / max(time.time() - t0, 1e-9)
-    print(f"\rscored {done}/{n} rows ({rate:.1f} rows/s, ETA {(n - done) / rate:.0f} s)", end="", file=sys.stderr)
-  print(file=sys.stderr)
-  s = np.concatenate(scores).astype(np.float64)
+  rows = np.arange(n)
+  s = scorer({"user": split.user[rows], "item": split.item[rows], "history": split.history[rows],
+              "history_label": split.history_label[rows]}, batch_size=batch.value, progress=True).astype(np.float64)
+  print(f"scored {n} rows ({scorer.scorer.rows_per_s:.1f} rows/s)", file=sys.stderr)
   labels, users = split.label[:n], split.user[:n]
   m = ev.ctr_metrics(users, labels, s)
   result = {"dataset": ds.name, "split": split_name.value, "rows": int(n), "template": scorer.template,

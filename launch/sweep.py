@@ -81,12 +81,13 @@ def run_sweep(config, workdir, sweep: str, values=None, progress: bool = False) 
 
 
 def _run_sweep(config, workdir: pathlib.Path, sweep: str, values: list, progress: bool) -> list[dict]:
-  module = _cli.family_module(config.model.get("family", "cf"))
+  from jaxrec.train import task
+
   split = config.eval.split
   rows = []
   for value in values:
     variant, run = variant_config(config, sweep, value), workdir / f"{sweep}_{value}"
-    results = finished_results(variant, run) or module.train(variant, run, progress=progress)
+    results = finished_results(variant, run) or task.train(variant, run, progress=progress)
     metrics = results.get(split) or next(iter(results.values()))
     rows.append({sweep: value, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
   write_outputs(rows, workdir, sweep, list(config.eval.ks))

@@ -4,7 +4,7 @@
 
 Any config field can be overridden with --config.<path>=<value> (e.g. --config.stages[0].optimizer.lr=3e-4); an
 unknown field or an impossible value fails with one line `error: ...` and exit status 2. The model family
-(config.model.family) picks the trainer from launch/_cli.py:FAMILIES. Re-running with the --workdir of a killed
+(config.model.family) picks the family in jaxrec/train/task.py:FAMILIES; the life cycle is the same for all. Re-running with the --workdir of a killed
 run resumes it from its last checkpoint; a workdir another run is using is refused (it holds <workdir>/.lock). The
 workdir receives config.json, metrics.jsonl, checkpoints/, metrics.json (final evaluation, also printed as a table)
 and embeddings/.
@@ -32,8 +32,9 @@ def main(argv: list[str]) -> None:
                                 flag_values=fv)
   progress = flags.DEFINE_bool("progress", True, "show the progress bar", flag_values=fv)
   config = _cli.parse_main(argv, fv, workdir, config_flag)
-  family = config.model.get("family", "cf") if "model" in config else None
-  _cli.family_module(family).train(config, workdir.value, progress=progress.value)
+  from jaxrec.train import task
+
+  task.train(config, workdir.value, progress=progress.value)
 
 
 if __name__ == "__main__":

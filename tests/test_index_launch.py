@@ -19,7 +19,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.index import evaluation, pipeline, store
 from jaxrec.index.config import index_config
 from jaxrec.index.run import load_run
-from jaxrec.train import cf_task, loop, workdir as run_dir
+from jaxrec.train import cf_task, loop, task, workdir as run_dir
 
 pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
 
@@ -32,7 +32,7 @@ def workdir(shared_data, tmp_path_factory):
   config = module.get_config("ml1m,tiny")
   config.data.root = str(shared_data)
   path = tmp_path_factory.mktemp("index") / "mf"
-  cf_task.train(config, path, progress=False)
+  task.train(config, path, progress=False)
   return path
 
 
@@ -53,7 +53,7 @@ def test_exact_index_reproduces_the_evaluator(workdir):
   split = run.dataset.splits["valid"]
   ours = evaluation.evaluate_pipeline(run, index, split, cfg, ks=(10, 20))["cf"]
   config = run_dir.read_config(workdir)
-  _, model, init = cf_task.build(config)
+  _, model, init = cf_task.build_model(config)
   params = loop.restore_params(config, workdir, init)
   score_all = jax.jit(model.score_all)
   theirs = ev.evaluate_topk(lambda b: score_all(params, b), split, run.seen_items("positives"), run.n_items,

@@ -9,8 +9,9 @@ import pytest
 
 from conftest import REPO
 from jaxrec.errors import JaxrecError
-from jaxrec.train import cf_task
-from jaxrec.train.cf_config import parse_arg
+from jaxrec.train import task
+from jaxrec.config_util import parse_arg
+from jaxrec.train import cf_config
 
 
 def _run(script, *args, check=True):
@@ -70,14 +71,24 @@ def test_other_baselines_tiny(name, shared_data, tmp_path):
   spec.loader.exec_module(module)
   config = module.get_config("tiny")
   config.data.root = str(shared_data)
-  results = cf_task.train(config, tmp_path / name, progress=False)
+  results = task.train(config, tmp_path / name, progress=False)
   assert 0 <= results["valid"]["auc"] <= 1 and results["valid"]["n"] == 256
   assert (tmp_path / name / "embeddings" / "item.npy").exists()
 
 
 def test_config_arg_parsing():
-  assert parse_arg(None) == ("ml1m", False)
-  assert parse_arg("tiny") == ("ml1m", True)
-  assert parse_arg("bookcrossing,tiny") == ("bookcrossing", True)
+  """One parser for every config's arg: bare bool keys, bare choice values, typed key=value, one-line refusals."""
+  assert cf_config.parse(None).to_dict() == {"dataset": "ml1m", "tiny": False, "topk": False}
+  assert cf_config.parse("tiny").to_dict() == {"dataset": "ml1m", "tiny": True, "topk": False}
+  assert cf_config.parse("bookcrossing,tiny,topk").to_dict() == {"dataset": "bookcrossing", "tiny": True, "topk": True}
+  assert cf_config.parse("ml1m_collm").dataset == "ml1m"  # a jaxrec.data name stands for its token
   with pytest.raises(JaxrecError, match="unknown token 'ml20m'"):
-    parse_arg("ml20m")
+    cf_config.parse("ml20m")
+  with pytest.raises(JaxrecError, match="more than one dataset"):
+    cf_config.parse("ml1m,ml100k")
+  arg = parse_arg("tiny=false,steps=12,lr=3e-4,name=x", tiny=True, steps=1, lr=1.0, name="")
+  assert arg.to_dict() == {"tiny": False, "steps": 12, "lr": 3e-4, "name": "x"}
+  with pytest.raises(JaxrecError, match=r"steps='a'; expected int"):
+    parse_arg("steps=a", steps=1)
+  with pytest.raises(JaxrecError, match="unknown key 'rank'"):
+    parse_arg("rank=4", tiny=False)

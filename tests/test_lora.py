@@ -31,7 +31,7 @@ def _random_b(adapters, seed=1):
 def _run(cfg, params, adapters=None, lcfg=CFG):
   ids, mask, _ = left_padded_batch()
   variables = {"params": params} | ({"lora": adapters} if adapters is not None else {})
-  model = make_decoder(cfg, lora_alpha=lcfg.alpha, lora_rank=lcfg.rank)
+  model = make_decoder(cfg, lora_cfg=lcfg)
   return np.asarray(model.apply(variables, jnp.asarray(ids), attention_mask=jnp.asarray(mask))["logits"])
 
 
@@ -65,7 +65,7 @@ def test_gradients_reach_only_adapters(tiny):
   _, _, cfg, params = tiny
   adapters = lora.init(params, CFG, jax.random.key(0))
   ids, mask, _ = left_padded_batch()
-  model = make_decoder(cfg, lora_alpha=CFG.alpha, lora_rank=CFG.rank)
+  model = make_decoder(cfg, lora_cfg=CFG)
 
   def loss(ad, base):
     out = model.apply({"params": base, "lora": ad}, jnp.asarray(ids), attention_mask=jnp.asarray(mask))

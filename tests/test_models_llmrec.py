@@ -9,6 +9,7 @@ import pytest
 
 from jaxrec import cf
 from jaxrec.data import prompts
+from jaxrec.llm import backbone
 from jaxrec.errors import JaxrecError
 from jaxrec.models import builder, cf_source, config as mconfig, fece, llmrec
 from jaxrec.train.config import stage_config
@@ -47,7 +48,7 @@ def tok():
 @pytest.fixture(scope="module")
 def llm(tok):
   shape = mconfig.model_config().random_llm
-  return builder.random_llm(shape, tok, seed=0)
+  return backbone.random_llm(shape, tok, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 from jaxrec.data import schema
-from jaxrec.train import multiscale_task
+from jaxrec.train import multiscale_data, task
 
 
 def load_config(name: str, arg: str):
@@ -24,7 +24,7 @@ def load_config(name: str, arg: str):
 def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   config = load_config("ml100k_multiscale.py", "tiny")
   workdir = tmp_path / "run"
-  results = multiscale_task.train(config, workdir, progress=False)
+  results = task.train(config, workdir, progress=False)
   valid = results["valid"]
   assert valid["n_users"] == 8 and 0 < valid["coverage@10"] <= valid["coverage@20"] <= 1
   assert 0 < valid["ndcg_se@10"] < 0.5  # NDCG's standard error over the 8 users
@@ -39,7 +39,7 @@ def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   events = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert {e["event"] for e in events} == {"train", "eval"}
   assert all(np.isfinite(e["loss"]) and "align_loss" in e for e in events if e["event"] == "train")
-  again = multiscale_task.evaluate(workdir, "valid")["valid"]
+  again = task.evaluate(workdir, "valid", progress=False)["valid"]
   for key in ("precision@10", "recall@20", "ndcg@10", "coverage@20"):
     assert again[key] == pytest.approx(valid[key], abs=1e-6)
   # results.md rewritten beside a CF run finished later (here a stand-in metrics.json), nothing retrained.
@@ -47,17 +47,17 @@ def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   cf.mkdir()
   (cf / "metrics.json").write_text(json.dumps({"splits": {"valid": {"precision@10": 0.25, "ndcg@10": 0.5}}}))
   before = (workdir / "metrics.json").read_text()
-  text = multiscale_task.report(workdir, {"MF (BPR)": str(cf), "LightGCN": str(tmp_path / "none")}).read_text()
+  text = task.report(workdir, {"MF (BPR)": str(cf), "LightGCN": str(tmp_path / "none")}).read_text()
   assert "| MF (BPR) (valid) | 0.2500 | - | 0.5000 |" in text and f"no valid metrics at {tmp_path / 'none'}" in text
   assert f"{valid['ndcg@10']:.4f} ± {valid['ndcg_se@10']:.4f}" in text and "Preprints.org 202512.1413" in text
   assert (workdir / "metrics.json").read_text() == before
   from jaxrec.errors import JaxrecError
   with pytest.raises(JaxrecError, match=r"mf/config.json: missing"):
-    multiscale_task.report(cf)
+    task.report(cf)
   (cf / "config.json").write_text((workdir / "config.json").read_text())
   (cf / "metrics.json").unlink()
-  with pytest.raises(JaxrecError, match=r"mf/metrics.json: expected the metrics.json of a finished multi-scale run"):
-    multiscale_task.report(cf)
+  with pytest.raises(JaxrecError, match=r"mf/metrics.json: expected the metrics.json of a finished run"):
+    task.report(cf)
 
 
 def test_config_args_and_errors():
@@ -87,8 +87,8 @@ def test_cf_baseline_evaluates_on_the_users_the_multiscale_run_samples(shared_da
   ms.data.root, ms.budget.eval_users = str(shared_data), 50
   mf = load_config("baselines/mf.py", "ml100k,topk")
   mf.data.root, mf.eval.users = str(shared_data), 50
-  ms_valid = multiscale_task.load_data(ms).splits["valid"]
-  full, (sampled, _, _) = cf_task.load_data(mf.data), cf_task.build(mf)
+  ms_valid = multiscale_data.load_data(ms).splits["valid"]
+  full, (sampled, _, _) = cf_task.load_data(mf.data), cf_task.build_model(mf)
   cf_valid = sampled.splits["valid"]
   users = np.unique(cf_valid.user[cf_valid.label > 0.5])
   assert len(users) == 50 and set(users) == set(np.unique(ms_valid.user[ms_valid.label > 0.5]))

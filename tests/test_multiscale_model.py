@@ -20,7 +20,8 @@ from jaxrec.train.steps import make_train_step
 
 CFG = LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=48, num_layers=2, num_heads=4, num_kv_heads=2,
                   head_dim=8, tie_word_embeddings=True)
-DECODER = make_decoder(CFG, lora_alpha=8.0, lora_rank=4)  # what `MS.from_config` builds for the configs below
+# What `MS.from_config` builds for the configs below.
+DECODER = make_decoder(CFG, lora_cfg=lora.LoraConfig(rank=4, alpha=8.0, dropout=0.0))
 N_ITEMS = 12
 
 

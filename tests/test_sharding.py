@@ -55,7 +55,7 @@ def _step(model, tx):
 
 def _run(setup, mesh):
   cfg, params, axes, adapters, batch = setup
-  model = make_decoder(cfg, lora_alpha=LCFG.alpha, lora_rank=LCFG.rank)
+  model = make_decoder(cfg, lora_cfg=LCFG)
   tx = optax.adamw(1e-2)
   base = sharding.shard_tree(params, axes, mesh)
   ad = sharding.shard_tree(adapters, lora.axes(adapters, axes), mesh)

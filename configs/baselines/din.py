@@ -1,13 +1,19 @@
 """python launch/train.py --config=configs/baselines/din.py --workdir=workdirs/din_ml1m --config.data.root=../shared/data
 
-DIN (target attention over the last 20 history items, d=64) on CoLLM's ML-1M split: valid AUC 0.6693 / UAUC 0.6646
-(warm 0.6730, cold 0.6635; valid_small 0.6612 / 0.6712) in ~2 min on 2 CPU cores (best at epoch 5).
-It scores from the history alone, so it also serves users unseen in training. Arg: 'ml1m' (default) or
-'bookcrossing', plus ',tiny' for tests.
+DIN (target attention over the last 20 history items, d=64) on CoLLM's ML-1M split. It scores from the history
+alone, so it also serves users unseen in training. Arg as in configs/baselines/mf.py.
+Measured: benchmarks/results/configs/results.md.
 """
 
-from jaxrec.train.cf_config import BASELINES, base_config
+from jaxrec.train.cf_config import base_config
 
 
 def get_config(arg=None):
-  return base_config(arg, **BASELINES["din"])
+  return base_config(
+      arg,
+      model=dict(name="din", embed_dim=64,
+                 max_len=-1,  # -1: the data's history length (capped at 20 for the CF baselines)
+                 attn_hidden=[80, 40], mlp_hidden=[200, 80], init_std=0.1),
+      lr=1e-3,
+      weight_decay=1e-2,
+      num_epochs=15)

@@ -24,7 +24,7 @@ _LOADERS = {
     "ml1m_topk": ml1m_topk.load,
 }
 
-__all__ = ["Dataset", "Split", "NAMES", "get_data_config", "load_dataset"]
+__all__ = ["Dataset", "Split", "NAMES", "get_data_config", "load_dataset", "load_split_file"]
 
 
 def load_dataset(data_cfg) -> Dataset:
@@ -40,3 +40,15 @@ def load_dataset(data_cfg) -> Dataset:
       # train_items_by_user stays the full train split's: seen items are masked whether or not a budget kept them.
       ds.splits[name] = sp.take(keep)
   return ds
+
+
+def load_split_file(data_cfg, path) -> Split:
+  """A split file in the dataset's own format, read as the dataset's own splits are (`launch/evaluate.py --split`):
+  CoLLM's ML-1M parquet."""
+  import pathlib
+
+  path = pathlib.Path(path)
+  if data_cfg.name == "ml1m_collm" and path.suffix == ".parquet":
+    return ml1m_collm._read_parquet(path, int(data_cfg.max_history))[0]  # pylint: disable=protected-access
+  raise JaxrecError(f"--split={path}: reading split files of dataset {data_cfg.name!r} is not supported; "
+                    f"pass a split name instead")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jax
 import numpy as np
 
 from jaxrec.data import prompts, schema
@@ -40,12 +39,12 @@ class LLMScorer:
   """Renders (user history, candidate) pairs into prompts and scores them with a jitted `make_score_fn`."""
 
   def __init__(self, model, params, tok, template: str, item_text, data_cfg=None):
-    from jaxrec.models import make_score_fn
+    from jaxrec.models.scoring import PYesScorer
 
     self.model, self.params, self.tok, self.template = model, params, tok, template
     self.item_text = list(item_text)
     self.fields = prompt_fields(data_cfg)
-    self._score = jax.jit(make_score_fn(model))
+    self.scorer = PYesScorer(model)
     self.pad_id = prompts.pad_token_id(tok)
 
   def encode(self, pairs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -67,8 +66,13 @@ class LLMScorer:
     batch.update(user=user, item=item, history=history, history_label=labels, label=np.zeros(m, np.float32))
     return batch
 
-  def __call__(self, pairs: Mapping[str, np.ndarray]) -> np.ndarray:
-    return np.asarray(self._score(self.params, self.encode(pairs)), np.float32)  # [M] P(Yes)
+  def __call__(self, pairs: Mapping[str, np.ndarray], batch_size: int | None = None,
+               progress: bool = False) -> np.ndarray:
+    """[M] P(Yes) of the pairs: one batch of all of them (a user's candidates), or batches of `batch_size`."""
+    m = len(pairs["item"])
+    take = lambda rows: {k: np.asarray(v)[rows] for k, v in pairs.items()}  # noqa: E731
+    return self.scorer(self.params, m, lambda rows: self.encode(take(rows)), batch_size=batch_size,
+                       progress=progress)
 
 
 def trained_llm_scorer(workdir, n_items: int) -> LLMScorer:
@@ -105,6 +109,7 @@ def make_llm_scorer(spec: str, item_text, data_cfg=None, data_name: str = "", ke
   import pathlib
 
   from jaxrec.data.prompts import TEMPLATES
+  from jaxrec.llm import backbone
   from jaxrec.models import builder, tallrec_config
 
   if not spec:
@@ -115,7 +120,7 @@ def make_llm_scorer(spec: str, item_text, data_cfg=None, data_name: str = "", ke
     return trained_llm_scorer(spec, len(item_text) - 1)
   llm = None if spec == "smollm2" else spec
   cfg = tallrec_config(llm=llm, keep_layers=int(keep_layers), template=template or domain_template(data_name))
-  tok = builder.load_tokenizer(cfg)
+  tok = backbone.load_tokenizer(cfg)
   template = TEMPLATES[cfg.template]
   model, params = builder.build(cfg, tokenizer=tok, template=template, seed=seed)
   return LLMScorer(model, params, tok, template, item_text, data_cfg)

@@ -132,7 +132,7 @@ def load_run(workdir) -> CFRun:
   item_path = workdir / "embeddings" / "item.npy"
   if not item_path.is_file():
     raise JaxrecError(f"{item_path}: missing; the run has not finished (launch/train.py exports it at the end)")
-  dataset, model, init = cf_task.build(config)
+  dataset, model, init = cf_task.build_model(config)
   item = np.load(item_path, allow_pickle=False).astype(np.float32)
   if item.shape[0] != dataset.n_items + 1:
     raise JaxrecError(f"{item_path}: {item.shape[0]} rows, but the run's dataset has {dataset.n_items} items + "

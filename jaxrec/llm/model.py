@@ -15,7 +15,7 @@ left padding is handled.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flax.linen as nn
 import jax
@@ -23,6 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec.llm.config import LlamaConfig
+
+if TYPE_CHECKING:
+  from jaxrec.llm import lora
 
 Array = jax.Array
 _init = nn.initializers.normal(stddev=0.02)
@@ -316,8 +319,9 @@ def param_axes(cfg: LlamaConfig):
   return nn.get_partition_spec(boxed["params"])
 
 
-def make_decoder(cfg: LlamaConfig, dtype=jnp.float32, lora_alpha: float | None = None, lora_rank: int | None = None,
-                 lora_dropout: float = 0.0, remat: bool = False) -> Decoder:
-  """A Decoder whose LoRA scale is alpha / r (PEFT's convention); without LoRA settings the scale is unused."""
-  scale = 1.0 if not lora_rank else float(lora_alpha) / float(lora_rank)
-  return Decoder(cfg, dtype=dtype, lora_scale=scale, lora_dropout=lora_dropout, remat=remat)
+def make_decoder(cfg: LlamaConfig, dtype=jnp.float32, lora_cfg: lora.LoraConfig | None = None,
+                 remat: bool = False) -> Decoder:
+  """A Decoder with `lora_cfg`'s scale α / r (PEFT's convention) and dropout; without adapters both are unused."""
+  if lora_cfg is None:
+    return Decoder(cfg, dtype=dtype, remat=remat)
+  return Decoder(cfg, dtype=dtype, lora_scale=lora_cfg.scale, lora_dropout=lora_cfg.dropout, remat=remat)

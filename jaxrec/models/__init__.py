@@ -9,11 +9,11 @@ user fallback), `llmrec` (the model and its heads), `builder` (config → model 
 never train or evaluate.
 """
 
-from jaxrec.models.builder import build, load_llm, load_tokenizer, lora_config, truncate_layers
+from jaxrec.models.builder import build
 from jaxrec.models.config import model_config, prompt_settings, tallrec_config, validate
 from jaxrec.models.llmrec import LLMRec, answer_token_ids, make_loss_fn, make_score_fn
 
 __all__ = [
-    "LLMRec", "answer_token_ids", "build", "load_llm", "load_tokenizer", "lora_config", "make_loss_fn",
-    "make_score_fn", "model_config", "prompt_settings", "tallrec_config", "truncate_layers", "validate",
+    "LLMRec", "answer_token_ids", "build", "make_loss_fn", "make_score_fn", "model_config", "prompt_settings",
+    "tallrec_config", "validate",
 ]

@@ -1,15 +1,8 @@
 """The `config.model` section of the LLM recommenders (TALLRec, CoLLM-FaissRet) and its value checks.
 
-  family: 'llmrec'              picks the LLM trainer in launch/_cli.py:FAMILIES ('cf' is the CF baselines')
-  llm: str | None               None = the embedded SmolLM2-135M (GGUF); a `.gguf` path; a HF directory or hub id;
-                                'random' = a random decoder shaped by `random_llm` (tests and `:tiny` configs)
-  tokenizer: str | None         None = the llm's own (the embedded SmolLM2's for None and 'random')
-  random_llm: hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads  (llm='random' only; the
-                                vocabulary size is the tokenizer's)
-  dtype: 'float32' | 'bfloat16' storage and compute dtype of the backbone (adapters and mapper stay float32)
-  keep_layers: int              budget knob: keep only the first N decoder layers (<= 0: all)
-  remat: bool                   recompute each block in the backward pass (less memory, ~30% more compute)
-  lora: rank (0 = no adapters), alpha, dropout, targets (regexes over the backbone's parameter paths)
+  family: 'llmrec'              picks `jaxrec.train.llm_task` in jaxrec/train/task.py:FAMILIES
+  llm, tokenizer, random_llm, dtype, keep_layers, remat, lora   the backbone (`jaxrec.llm.backbone`, shared with
+                                the multi-scale recommender)
   head: 'collm' | 'tallrec'     P(Yes) = sigmoid(logit_Yes) (CoLLM, BCE on the raw logit) or softmax over the
                                 Yes / No logits (TALLRec); both at the last prompt position
   answers: [yes, no]            answer words; their first token as they follow the prompt is scored
@@ -36,13 +29,11 @@ from jaxrec.cf import MODELS as CF_MODELS
 from jaxrec.data.prompts import TEMPLATES
 from jaxrec.config_util import checker, update_strict
 from jaxrec.errors import JaxrecError
-from jaxrec.llm.lora import DEFAULT_TARGETS
+from jaxrec.llm import backbone
 from jaxrec.models.cf_source import FALLBACKS, KINDS
 
 HEADS = ("collm", "tallrec")
-DTYPES = ("float32", "bfloat16")
 CF_NAMES = ("none",) + tuple(sorted(CF_MODELS))
-TINY_LLM = dict(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4, num_kv_heads=2)
 
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
@@ -51,13 +42,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
   placeholder = ml_collections.config_dict.placeholder
   cfg = ml_collections.ConfigDict({
       "family": "llmrec",
-      "llm": placeholder(str),
-      "tokenizer": placeholder(str),
-      "random_llm": dict(TINY_LLM),
-      "dtype": "float32",
-      "keep_layers": -1,
-      "remat": False,
-      "lora": {"rank": 8, "alpha": 16.0, "dropout": 0.05, "targets": list(DEFAULT_TARGETS)},
+      **backbone.fields(),
       "head": "collm",
       "answers": ["Yes", "No"],
       "template": placeholder(str),
@@ -79,9 +64,7 @@ def tallrec_config(**overrides) -> ml_collections.ConfigDict:
 
 _check = checker("config.model")
 
-
-def _int(value) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool)
+is_int = backbone.is_int
 
 
 def validate(cfg) -> None:
@@ -89,32 +72,20 @@ def validate(cfg) -> None:
   reference = model_config()
   for key in cfg.keys():
     _check(key in reference, key, f"a model field ({', '.join(sorted(reference.keys()))})", key)
-  for sub in ("lora", "fece", "cf", "random_llm"):
+  for sub in ("fece", "cf"):
     for key in cfg[sub].keys():
       _check(key in reference[sub], f"{sub}.{key}", f"one of {sorted(reference[sub].keys())}", key)
   _check(cfg.family == "llmrec", "family", "'llmrec'", cfg.family)
-  _check(cfg.dtype in DTYPES, "dtype", f"one of {DTYPES}", cfg.dtype)
-  _check(_int(cfg.keep_layers), "keep_layers", "an integer (<= 0 keeps all layers)", cfg.keep_layers)
-  if cfg.llm == "random":
-    for key, value in cfg.random_llm.items():
-      _check(_int(value) and value >= 1, f"random_llm.{key}", "an integer >= 1", value)
-    r = cfg.random_llm
-    _check(r.num_heads % r.num_kv_heads == 0 and r.hidden_size % r.num_heads == 0, "random_llm",
-           "num_kv_heads dividing num_heads dividing hidden_size", r.to_dict())
-  lo = cfg.lora
-  _check(_int(lo.rank) and lo.rank >= 0, "lora.rank", "an integer >= 0 (0 = no adapters)", lo.rank)
-  _check(lo.alpha > 0, "lora.alpha", "a value > 0", lo.alpha)
-  _check(0 <= lo.dropout < 1, "lora.dropout", "a value in [0, 1)", lo.dropout)
-  _check(lo.rank == 0 or len(lo.targets) > 0, "lora.targets", "at least one regex", list(lo.targets))
+  backbone.validate(cfg)
   _check(cfg.head in HEADS, "head", f"one of {HEADS}", cfg.head)
   _check(len(cfg.answers) == 2 and all(isinstance(a, str) and a.strip() for a in cfg.answers)
          and cfg.answers[0] != cfg.answers[1], "answers", "two different non-empty words [yes, no]",
          list(cfg.answers))
   _check(cfg.template is None or cfg.template in TEMPLATES, "template",
          f"None (config.data.template) or one of {sorted(TEMPLATES)}", cfg.template)
-  _check(_int(cfg.proj_token_num) and cfg.proj_token_num >= 1, "proj_token_num", "an integer >= 1",
+  _check(is_int(cfg.proj_token_num) and cfg.proj_token_num >= 1, "proj_token_num", "an integer >= 1",
          cfg.proj_token_num)
-  _check(_int(cfg.fece.hidden_factor) and cfg.fece.hidden_factor >= 1, "fece.hidden_factor", "an integer >= 1",
+  _check(is_int(cfg.fece.hidden_factor) and cfg.fece.hidden_factor >= 1, "fece.hidden_factor", "an integer >= 1",
          cfg.fece.hidden_factor)
   cf = cfg.cf
   _check(cf.name in CF_NAMES, "cf.name", f"one of {CF_NAMES}", cf.name)

@@ -46,13 +46,12 @@ import ml_collections
 
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import lora
-from jaxrec.llm.model import Decoder, make_decoder
-from jaxrec.models.builder import load_llm, load_tokenizer, truncate_layers
+from jaxrec.llm import backbone
+from jaxrec.llm.model import Decoder
 from jaxrec.multiscale import align as A, config as C, fusion as F, losses as L, pooling as P
 from jaxrec.tree import merge
 
 Array = jax.Array
-_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -243,9 +242,7 @@ def from_config(model_cfg, llm_cfg, n_items: int) -> MultiScaleRec:
   if k > llm_cfg.num_layers:
     raise JaxrecError(f"config.model.scales.num: {k} scales need at least {k} decoder layers, the model keeps "
                       f"{llm_cfg.num_layers} (config.model.keep_layers)")
-  lo = model_cfg.lora
-  decoder = make_decoder(llm_cfg, _DTYPES[model_cfg.dtype], lora_alpha=float(lo.alpha), lora_rank=int(lo.rank),
-                         lora_dropout=float(lo.dropout), remat=bool(model_cfg.remat))
+  decoder = backbone.decoder(model_cfg, llm_cfg)
   return MultiScaleRec(
       decoder=decoder, n_items=n_items, k=k, windows=tuple(C.windows(model_cfg)),
       layers=tuple(P.scale_layers(llm_cfg.num_layers, k, list(model_cfg.scales.layers))),
@@ -261,13 +258,13 @@ def from_config(model_cfg, llm_cfg, n_items: int) -> MultiScaleRec:
 
 @functools.lru_cache(maxsize=2)
 def _cached_tokenizer(spec_json: str):
-  return load_tokenizer(ml_collections.ConfigDict(json.loads(spec_json)))
+  return backbone.load_tokenizer(ml_collections.ConfigDict(json.loads(spec_json)))
 
 
 @functools.lru_cache(maxsize=1)
 def _cached_llm(spec_json: str, seed: int):
   spec = ml_collections.ConfigDict(json.loads(spec_json))
-  return load_llm(spec, _cached_tokenizer(json.dumps({"tokenizer": spec.tokenizer, "llm": spec.llm})), seed)
+  return backbone.load_llm(spec, _cached_tokenizer(json.dumps({"tokenizer": spec.tokenizer, "llm": spec.llm})), seed)
 
 
 def build(model_cfg, n_items: int, *, tokenizer=None, llm=None, seed: int = 0):
@@ -282,9 +279,7 @@ def build(model_cfg, n_items: int, *, tokenizer=None, llm=None, seed: int = 0):
     spec["random_llm"] = model_cfg.random_llm.to_dict()
     llm_cfg, llm_params = _cached_llm(json.dumps(spec, sort_keys=True), seed)
   else:
-    llm_cfg, llm_params = truncate_layers(*llm, int(model_cfg.keep_layers))
+    llm_cfg, llm_params = backbone.truncate_layers(*llm, int(model_cfg.keep_layers))
   model = from_config(model_cfg, llm_cfg, n_items)
-  lcfg = lora.LoraConfig(rank=int(model_cfg.lora.rank), alpha=float(model_cfg.lora.alpha),
-                         dropout=float(model_cfg.lora.dropout), targets=tuple(model_cfg.lora.targets))
-  params = model.init(jax.random.fold_in(jax.random.PRNGKey(seed), 7), llm_params, lcfg)
+  params = model.init(jax.random.fold_in(jax.random.PRNGKey(seed), 7), llm_params, backbone.lora_config(model_cfg))
   return model, params, tok

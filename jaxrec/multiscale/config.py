@@ -1,10 +1,9 @@
 """The `config.model` section of the multi-scale LoRA recommender and its value checks.
 
-  family: 'multiscale'           picks `jaxrec.train.multiscale_task` in launch/_cli.py:FAMILIES
-  llm, tokenizer, random_llm, dtype, keep_layers, remat    the backbone, as in `jaxrec.models.config` (keep_layers:
-                                 budget knob, only the first N decoder layers)
-  lora: rank, alpha, dropout, targets    eq. 3; targets must name the same projections in every layer (eq. 4 pairs
-                                 them across layer groups)
+  family: 'multiscale'           picks `jaxrec.train.multiscale_task` in jaxrec/train/task.py:FAMILIES
+  llm, tokenizer, random_llm, dtype, keep_layers, remat, lora   the backbone (`jaxrec.llm.backbone`, shared with
+                                 the LLM recommenders); LoRA is eq. 3, its targets must name the same projections
+                                 in every layer (eq. 4 pairs them across layer groups)
   scales:
     num: K                       scales = layer groups (1 = plain single-scale LoRA)
     windows: [w_1..w_K]          history items each scale pools (0 = whole history); [] = `default_windows(K)`
@@ -28,12 +27,11 @@ from __future__ import annotations
 import ml_collections
 
 from jaxrec.config_util import checker, update_strict
-from jaxrec.llm.lora import DEFAULT_TARGETS
+from jaxrec.llm import backbone
 from jaxrec.multiscale.fusion import FUSIONS
 from jaxrec.multiscale.losses import ALIGN_LOSSES, REC_LOSSES
 from jaxrec.multiscale.pooling import POOLINGS
 
-TINY_LLM = dict(hidden_size=32, intermediate_size=64, num_layers=3, num_heads=4, num_kv_heads=2)
 ALL_PROJ = (r"layers_\d+/self_attn/(q|k|v|o)_proj/kernel",)
 
 
@@ -48,16 +46,9 @@ def default_windows(k: int) -> list[int]:
 
 def model_config(**overrides) -> ml_collections.ConfigDict:
   """Defaults (K = 3 scales, λ = 0.1 learned M, 8-head attention fusion, sampled softmax, β = 0.1)."""
-  placeholder = ml_collections.config_dict.placeholder
   cfg = ml_collections.ConfigDict({
       "family": "multiscale",
-      "llm": placeholder(str),
-      "tokenizer": placeholder(str),
-      "random_llm": dict(TINY_LLM),
-      "dtype": "float32",
-      "keep_layers": -1,
-      "remat": False,
-      "lora": {"rank": 8, "alpha": 16.0, "dropout": 0.05, "targets": list(DEFAULT_TARGETS)},
+      **backbone.fields(),
       "scales": {"num": 3, "windows": [], "layers": [], "pooling": "attention", "norm": True},
       "align": {"lam": 0.1, "m": "learned"},
       "fusion": {"kind": "attention", "heads": 8, "key_dim": 0},
@@ -96,7 +87,7 @@ def validate(m) -> None:
   _check(isinstance(m.fusion.heads, int) and m.fusion.heads >= 1, "fusion.heads", "an integer >= 1", m.fusion.heads)
   _check(m.align.m in ("learned", "identity"), "align.m", "'learned' or 'identity'", m.align.m)
   _check(m.align.lam >= 0, "align.lam", "λ >= 0", m.align.lam)
-  _check(m.lora.rank >= 1, "lora.rank", "an integer >= 1 (the model is LoRA-tuned)", m.lora.rank)
+  backbone.validate(m, min_rank=1)
   _check(m.loss.rec in REC_LOSSES, "loss.rec", f"one of {REC_LOSSES}", m.loss.rec)
   _check(m.loss.align in ALIGN_LOSSES, "loss.align", f"one of {ALIGN_LOSSES}", m.loss.align)
   _check(m.loss.beta >= 0, "loss.beta", "β >= 0", m.loss.beta)
@@ -109,4 +100,3 @@ def validate(m) -> None:
   _check(isinstance(m.center, bool), "center", "True or False", m.center)
   _check(m.pop_prior >= 0, "pop_prior", "γ >= 0", m.pop_prior)
   _check(m.proj_dim >= 0, "proj_dim", "an integer >= 0", m.proj_dim)
-  _check(m.dtype in ("float32", "bfloat16"), "dtype", "'float32' or 'bfloat16'", m.dtype)

@@ -1,6 +1,6 @@
-"""Generic training: trainable/frozen partitioning, optimisers, pure steps, the stage loop and checkpoints.
-
-Nothing here knows about a model family; `jaxrec.train.cf_task` wires the CF models to it.
+"""Training: trainable/frozen partitioning, optimisers, pure steps, the stage loop and checkpoints (generic), the one
+task life cycle (`task`: train / evaluate / report for every family) and the families that plug into it
+(`cf_task`, `llm_task`, `multiscale_task`).
 """
 
 from jaxrec.train.batches import ArrayBatcher

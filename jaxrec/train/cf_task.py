@@ -1,14 +1,11 @@
-"""Training and evaluating the CF baselines (config.model.family == 'cf') with the generic loop and evaluator.
-
-  train(config, workdir)      trains every stage, then evaluates the best parameters on config.eval.final_splits:
-                              workdir/metrics.json, a printed table, and workdir/embeddings/{item,user}.npy
-  evaluate(workdir, split)    re-creates the model of a finished run and evaluates it on a split name or file
+"""The CF baselines (config.model.family == 'cf') as a family of the task protocol (`jaxrec.train.task`): what
+differs from the other families is only here: data, model, loss, the CTR or top-K evaluator, the embedding export.
 
 The config: seed, data (a `jaxrec.data` config, or name='synthetic' with `jaxrec.cf.synthetic.make_dataset`
 arguments), model (family, name, loss, n_negatives and the fields in `jaxrec.cf.MODEL_FIELDS`), batch_size,
 eval_batch_size, log_every, checkpoint_every, stages (see `jaxrec.train.config`), eval (kind 'ctr' | 'topk', split
 used for early stopping, final_splits, ks, users: -1 = every user, n = the n users a multi-scale run with the same
-seed samples, `jaxrec.evaluate.sample_eval_users`).
+seed samples, `jaxrec.evaluate.sample_eval_users`). Exports workdir/embeddings/{item,user}.npy.
 """
 
 from __future__ import annotations
@@ -24,9 +21,10 @@ from jaxrec.cf import synthetic
 from jaxrec.data import schema
 from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_dir
-from jaxrec.train import loop, results as run_results, workdir as run_dir
+from jaxrec.train import results as run_results
 from jaxrec.train.batches import ArrayBatcher
 from jaxrec.train.config import validate_loop_config
+from jaxrec.train.task import Built
 from jaxrec.tree import merge
 
 CTR_METRICS = ("auc", "uauc", "gauc")
@@ -75,11 +73,19 @@ def _split(dataset, name: str):
   return dataset.splits[name]
 
 
-def build(config):
-  """(dataset, model, init_params), deterministic in config (so `evaluate` rebuilds what `train` trained)."""
+def load(config, workdir=None):
+  """The dataset (eval users sampled when config.eval.users > 0), before the workdir is touched."""
+  del workdir
   dataset = load_data(config.data)
   if int(config.eval.get("users", -1)) > 0:  # the same sampled users as a multi-scale run with this seed
     dataset.splits.update(ev.sample_eval_splits(dataset.splits, int(config.eval.users), int(config.seed)))
+  _split(dataset, config.eval.split)
+  return dataset
+
+
+def build_model(config, dataset=None):
+  """(dataset, model, init_params), deterministic in config (so a finished run rebuilds what it trained)."""
+  dataset = load(config) if dataset is None else dataset
   model_cfg = ml_collections.ConfigDict(config.model.to_dict())
   if "max_len" in model_cfg and model_cfg.max_len <= 0:  # default: the data's history length
     model_cfg.max_len = int(dataset.splits["train"].history.shape[1])
@@ -99,32 +105,28 @@ def make_evaluator(config, dataset, model):
                                                 dataset.n_items, tuple(config.eval.ks), min(bs, 256))
 
 
-def train(config, workdir, progress: bool = True) -> dict:
-  """Trains, evaluates the best parameters on config.eval.final_splits and exports the embeddings."""
-  validate(config)
-  workdir = pathlib.Path(workdir)
-  dataset, model, init = build(config)  # every input read and checked before the workdir is touched
-  valid = _split(dataset, config.eval.split)
-  with run_dir.claim(workdir):  # loop.train refuses a workdir of another config before writing in it
-    return _train(config, workdir, dataset, model, init, valid, progress)
+def prepare(config, workdir, dataset, progress: bool) -> None:
+  del config, workdir, dataset, progress  # nothing to do before training
 
 
-def _train(config, workdir: pathlib.Path, dataset, model, init, valid, progress: bool) -> dict:
+def build(config, dataset, progress: bool = True) -> Built:
+  del progress  # CF evaluation takes seconds
+  dataset, model, init = build_model(config, dataset)
   evaluator = make_evaluator(config, dataset, model)
-  train_arrays = ev.split_arrays(dataset.splits["train"])
-  result = loop.train(
-      config, workdir, init_params=init,
+  batcher = ArrayBatcher(ev.split_arrays(dataset.splits["train"]), int(config.batch_size), int(config.seed))
+  valid = dataset.splits[config.eval.split]
+  return Built(
+      dataset=dataset, params=init,
       loss_fn=lambda trainable, frozen, batch, rng: model.loss_fn(merge(trainable, frozen), batch, rng),
-      evaluate_fn=lambda params: evaluator(params, valid),
-      train_data=ArrayBatcher(train_arrays, int(config.batch_size), int(config.seed)), progress=progress)
-  results = {name: evaluator(result.params, dataset.splits[name])
-             for name in config.eval.final_splits if name in dataset.splits}
-  ev.write_metrics(workdir / "metrics.json", {"splits": results, "stages": result.stages})
-  print(ev.format_table(results), flush=True)
-  export_embeddings(model, result.params, workdir / "embeddings")
-  run_results.write_cf_results_md(workdir / "results.md", config, results, result.stages,
-                                  run_results.pictures(workdir, config, results, result.stages))
-  return results
+      stage_inputs=lambda stage: (batcher, lambda params: evaluator(params, valid)),
+      evaluate=lambda params, name, split: evaluator(params, split),
+      evaluate_any=(lambda params, name, split: _evaluate_ctr_file_safe(config, dataset, model, params, split))
+      if config.eval.kind == "ctr" else None,
+      export=lambda params, workdir: export_embeddings(model, params, workdir / "embeddings"))
+
+
+def write_results(path, config, record, picture_lines) -> None:
+  run_results.write_cf_results_md(path, config, record["splits"], record["stages"], picture_lines)
 
 
 def export_embeddings(model, params, folder: pathlib.Path) -> None:
@@ -135,11 +137,9 @@ def export_embeddings(model, params, folder: pathlib.Path) -> None:
 
 
 def split_from_file(config, path: pathlib.Path):
-  if config.data.name == "ml1m_collm" and path.suffix == ".parquet":
-    from jaxrec.data import ml1m_collm  # a CoLLM-format parquet, read as the dataset's own splits are
-    return ml1m_collm._read_parquet(path, int(config.data.max_history))[0]  # pylint: disable=protected-access
-  raise JaxrecError(f"--split={path}: reading split files of dataset {config.data.name!r} is not supported; "
-                    f"pass a split name instead")
+  from jaxrec import data  # the data layer is only needed for real datasets
+
+  return data.load_split_file(config.data, path)
 
 
 def _evaluate_ctr_file_safe(config, dataset, model, params, split) -> dict:
@@ -159,32 +159,3 @@ def _evaluate_ctr_file_safe(config, dataset, model, params, split) -> dict:
   out = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None))
   out["unknown_items"] = int(unknown_item.sum())
   return out
-
-
-def evaluate(workdir, split: str, output: str | None = None) -> dict:
-  """Evaluates a finished run's best parameters on `split` (a split name or a file in the dataset's format)."""
-  config = run_dir.read_config(workdir)
-  dataset, model, init = build(config)
-  with run_dir.claim(workdir, shared=True):  # not while a run trains it
-    return _evaluate(config, workdir, dataset, model, init, split, output)
-
-
-def _evaluate(config, workdir, dataset, model, init, split: str, output: str | None) -> dict:
-  params = loop.restore_params(config, workdir, init)
-  path = pathlib.Path(split)
-  if split in dataset.splits:
-    name, sp = split, dataset.splits[split]
-  elif path.is_file():
-    name, sp = path.stem, split_from_file(config, path)
-  else:
-    raise JaxrecError(f"--split={split}: neither a split of {config.data.name} ({', '.join(dataset.splits)}) nor "
-                      f"a file")
-  if config.eval.kind == "ctr":
-    results = {name: _evaluate_ctr_file_safe(config, dataset, model, params, sp)}
-  else:
-    results = {name: make_evaluator(config, dataset, model)(params, sp)}
-  out = pathlib.Path(output) if output else pathlib.Path(workdir) / "eval" / f"{name}.json"
-  ev.write_metrics(out, {"splits": results, "source": str(split)})
-  print(ev.format_table(results), flush=True)
-  print(f"wrote {out}", flush=True)
-  return results

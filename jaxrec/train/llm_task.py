@@ -1,17 +1,14 @@
-"""Training and evaluating the LLM recommenders (config.model.family == 'llmrec'): TALLRec and CoLLM-FaissRet.
-
-  train(config, workdir)      runs config.stages with the generic loop (prompt batches through grain, sharded on
-                              the mesh), then evaluates the best parameters on config.eval.final_splits and writes
-                              metrics.json, results.md, the LoRA adapters in PEFT format (adapter/) and the
-                              exported item embeddings (embeddings/)
-  evaluate(workdir, split)    rebuilds a finished run and evaluates it on a split name or a split file
+"""The LLM recommenders (config.model.family == 'llmrec'): TALLRec and CoLLM-FaissRet, as a family of the task
+protocol (`jaxrec.train.task`): prompt batches through grain, sharded on the mesh; the CF model trained first into
+<workdir>/cf when the config has no finished one; exports the LoRA adapters in PEFT format (adapter/) and the item
+embeddings (embeddings/).
 
 A stage may name its own prompt `template` (CoLLM's released order: LoRA on the text-only prompt, then the mapper on
 the prompt with ID slots); by default every stage uses config.model.template (else config.data.template).
 
 Config: seed, data (a `jaxrec.data` config), model (`jaxrec.models.config`), batch_size, eval_batch_size, log_every,
 checkpoint_every, stages (`jaxrec.train.config`, plus `template`), mesh (data, model: device counts, -1 = the
-rest), eval (split for early stopping, final_splits).
+rest), eval (split for early stopping, final_splits), cf_train (the CF model's config when model.cf.workdir is empty).
 """
 
 from __future__ import annotations
@@ -24,14 +21,16 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from jaxrec import evaluate as ev, models, sharding
-from jaxrec.data import load_dataset, pipeline, prompts
+from jaxrec.data import load_dataset, load_split_file, pipeline, prompts
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import loading, lora
+from jaxrec.llm import backbone, loading, lora
 from jaxrec.llm.model import param_axes
 from jaxrec.models import cf_source, fece
+from jaxrec.models.scoring import PYesScorer
 from jaxrec.paths import atomic_dir
 from jaxrec.train import cf_task, loop, results, workdir as run_dir
 from jaxrec.train.config import validate_loop_config
+from jaxrec.train.task import Built
 
 CTR_NAMES = tuple(f"{g}{m}" for g in ("", "warm/", "cold/") for m in ("auc", "uauc", "gauc"))
 
@@ -67,14 +66,14 @@ def _cf_model(config, dataset):
   if not cf.workdir:
     raise JaxrecError(f"config.model.cf.workdir: required for cf.name={cf.name!r} (a finished CF run's workdir)")
   cf_config = run_dir.read_config(cf.workdir)
-  _, cf_model, init = cf_task.build(cf_config)
+  _, cf_model, init = cf_task.build_model(cf_config)
   return cf_model, loop.restore_params(cf_config, cf.workdir, init)
 
 
-def build(config, dataset=None):
-  """(dataset, tokenizer, model, params); deterministic in config, so `evaluate` rebuilds what `train` trained."""
+def build_model(config, dataset=None):
+  """(dataset, tokenizer, model, params); deterministic in config, so a finished run rebuilds what it trained."""
   dataset = load_dataset(config.data) if dataset is None else dataset
-  tok = models.load_tokenizer(config.model)
+  tok = backbone.load_tokenizer(config.model)
   template, _ = models.prompt_settings(config.model, config.data)
   cf_model, cf_params = _cf_model(config, dataset)
   model, params = models.build(config.model, tokenizer=tok, template=template, cf_params=cf_params,
@@ -119,41 +118,36 @@ def _model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   return {k: batch[k] for k in _INPUTS if k in batch}
 
 
-def score_table(score_fn, params, table: pipeline.PromptTable, batch_size: int, mesh) -> np.ndarray:
-  """P(Yes) [N] for every row of `table`, in row order (length-bucketed batches; the last one padded to size)."""
-  plan = pipeline.plan_batches(len(table), batch_size, 0, shuffle=False, lengths=table.lengths)
-  out = np.zeros(len(table), np.float32)
-  for rows in plan:
-    real = len(rows)
-    rows = np.concatenate([rows, np.repeat(rows[-1:], batch_size - real)])  # one compiled batch size
-    batch = sharding.shard_batch(_model_inputs(table.collate(rows)), mesh)
-    out[rows[:real]] = np.asarray(score_fn(params, batch))[:real]
-  return out
-
-
 class Runner:
-  """What `train` and `evaluate` share: the built model, its jitted scorer and per-template prompt tables."""
+  """The built model on its mesh, its P(Yes) scorer and per-template prompt tables (a run's training and evaluation,
+  the re-ranking scorer of a trained run, export)."""
 
-  def __init__(self, config, dataset=None):
-    self.config = config
-    self.dataset, self.tok, self.model, params = build(config, dataset)
+  def __init__(self, config, dataset=None, progress: bool = False):
+    self.config, self.progress = config, progress
+    self.dataset, self.tok, self.model, params = build_model(config, dataset)
     self.mesh, self.axes = mesh_and_axes(config, self.model, params)
     self.params = sharding.shard_tree(params, self.axes, self.mesh)
-    self.score_fn = jax.jit(models.make_score_fn(self.model))
+    self.scorer = PYesScorer(self.model, int(config.eval_batch_size),
+                             place=lambda batch: sharding.shard_batch(_model_inputs(batch), self.mesh))
     self.default_template, _ = models.prompt_settings(config.model, config.data)
-    self._tables: dict[tuple[str, str], pipeline.PromptTable] = {}
+    self._tables: dict[tuple, pipeline.PromptTable] = {}
 
   def table(self, split: str, template: str | None = None, split_obj=None) -> pipeline.PromptTable:
     template = template or self.default_template
-    key = (split, template)
+    key = (split, template, id(split_obj))
     if key not in self._tables:
       ds = self.dataset if split_obj is None else _with_split(self.dataset, split, split_obj)
       self._tables[key] = pipeline.PromptTable(ds, split, self.config.data, self.tok, template)
     return self._tables[key]
 
+  def scores(self, params, table: pipeline.PromptTable) -> np.ndarray:
+    """[N] P(Yes) of every row of `table`, in row order."""
+    return self.scorer(params, len(table), table.collate, table.lengths, progress=self.progress,
+                       desc="scoring")
+
   def metrics(self, params, split: str, template: str | None = None, split_obj=None) -> dict[str, float]:
     t = self.table(split, template, split_obj)
-    scores = score_table(self.score_fn, params, t, int(self.config.eval_batch_size), self.mesh)
+    scores = self.scores(params, t)
     return ev.ctr_metrics(t.split.user, t.split.label, scores, getattr(t.split, "warm", None))
 
   def stage_inputs(self, stage):
@@ -170,18 +164,20 @@ def _with_split(dataset, name, split):
   return dataclasses.replace(dataset, splits={**dataset.splits, name: split})
 
 
-def preflight(config, workdir: pathlib.Path):
+def load(config, workdir: pathlib.Path | None):
   """Everything a run will read, checked before any stage (and before the CF pre-training) writes a byte: the data,
   the LLM's files, the tokenizer, the CF source and the `cf_train` section. Returns (dataset, whether to train the
-  CF model into `<workdir>/cf`).
+  CF model into `<workdir>/cf`); a finished run (`workdir` None) needs only its dataset.
 
   Sets `config.model.cf.workdir` to `<workdir>/cf` when the CF model is to be trained here, as the saved config
   records it (so a resumed run's config compares equal)."""
   dataset = load_dataset(config.data)
+  if workdir is None:
+    return dataset, False
   spec = config.model.llm
   if spec != "random":
     loading.check_pretrained(spec or None)
-  models.load_tokenizer(config.model)
+  backbone.load_tokenizer(config.model)
   cf = config.model.cf
   if cf.name == "none":
     return dataset, False
@@ -201,37 +197,28 @@ def preflight(config, workdir: pathlib.Path):
   return dataset, True
 
 
-def pretrain_cf(config, workdir: pathlib.Path, progress: bool) -> None:
-  """Trains `config.cf_train` into `<workdir>/cf` (resumable; a finished one is read back)."""
-  print(f"training the CF model ({config.model.cf.name}) into {workdir / 'cf'}", flush=True)
-  cf_task.train(config.cf_train, workdir / "cf", progress=progress)
+def prepare(config, workdir: pathlib.Path, inputs, progress: bool) -> None:
+  """Trains `config.cf_train` into `<workdir>/cf` when `load` said so (resumable; a finished one is read back)."""
+  from jaxrec.train import task  # the CF model is a run of its own, with the same life cycle
+
+  if inputs[1]:
+    print(f"training the CF model ({config.model.cf.name}) into {workdir / 'cf'}", flush=True)
+    task.train(config.cf_train, workdir / "cf", progress=progress)
 
 
-def train(config, workdir, progress: bool = True) -> dict:
-  validate(config)
-  workdir = pathlib.Path(workdir)
-  dataset, train_cf = preflight(config, workdir)
-  with run_dir.claim(workdir):
-    run_dir.check_config(config, workdir)  # before the CF model is trained into it
-    if train_cf:
-      pretrain_cf(config, workdir, progress)
-    return _train(config, workdir, dataset, progress)
+def build(config, inputs, progress: bool = True) -> Built:
+  runner = Runner(config, inputs[0], progress=progress)
+  last = _last_template(config)
+  return Built(
+      dataset=runner.dataset, params=runner.params, loss_fn=models.make_loss_fn(runner.model),
+      stage_inputs=runner.stage_inputs,
+      evaluate=lambda params, name, split: runner.metrics(
+          params, name, last, split_obj=None if runner.dataset.splits.get(name) is split else split),
+      export=lambda params, workdir: export(runner, params, workdir))
 
 
-def _train(config, workdir: pathlib.Path, dataset, progress: bool) -> dict:
-  runner = Runner(config, dataset)
-  result = loop.train(config, workdir, init_params=runner.params, loss_fn=models.make_loss_fn(runner.model),
-                      evaluate_fn=None, train_data=None, stage_inputs=runner.stage_inputs, progress=progress)
-  finals = {}
-  for name in config.eval.final_splits:
-    if name in runner.dataset.splits:
-      finals[name] = runner.metrics(result.params, name, _last_template(config))
-  ev.write_metrics(workdir / "metrics.json", {"splits": finals, "stages": result.stages})
-  print(ev.format_table(finals), flush=True)
-  export(runner, result.params, workdir)
-  results.write_results_md(workdir / "results.md", config, finals, result.stages,
-                           results.pictures(workdir, config, finals, result.stages))
-  return finals
+def write_results(path, config, record, picture_lines) -> None:
+  results.write_results_md(path, config, record["splits"], record["stages"], picture_lines)
 
 
 def _last_template(config) -> str | None:
@@ -244,7 +231,7 @@ def export(runner: Runner, params, workdir: pathlib.Path) -> None:
   item_llm.npy: the same mapped by FECE into the LLM's token space, [n_items + 1, proj_token_num · D])."""
   params = jax.device_get(params)
   if "lora" in params:
-    lora.save_peft(workdir / "adapter", params["lora"], models.lora_config(runner.config.model),
+    lora.save_peft(workdir / "adapter", params["lora"], backbone.lora_config(runner.config.model),
                    runner.model.decoder.cfg.num_layers, base_model=str(runner.config.model.llm or "SmolLM2-135M"))
   if runner.model.cf is None:
     return
@@ -256,27 +243,5 @@ def export(runner: Runner, params, workdir: pathlib.Path) -> None:
     np.save(tmp / "item_llm.npy", mapped.reshape(mapped.shape[0], -1))
 
 
-def evaluate(workdir, split: str, output: str | None = None) -> dict:
-  """Evaluates a finished run's best parameters on `split` (a split name or a file in the dataset's format)."""
-  config = run_dir.read_config(workdir)
-  runner = Runner(config)
-  with run_dir.claim(workdir, shared=True):  # not while a run trains it
-    return _evaluate(config, workdir, runner, split, output)
-
-
-def _evaluate(config, workdir, runner: Runner, split: str, output: str | None) -> dict:
-  params = loop.restore_params(config, workdir, runner.params)
-  path = pathlib.Path(split)
-  if split in runner.dataset.splits:
-    name, metrics = split, runner.metrics(params, split, _last_template(config))
-  elif path.is_file():
-    name = path.stem
-    metrics = runner.metrics(params, name, _last_template(config), split_obj=cf_task.split_from_file(config, path))
-  else:
-    raise JaxrecError(f"--split={split}: neither a split of {config.data.name} ({', '.join(runner.dataset.splits)})"
-                      f" nor a file")
-  out = pathlib.Path(output) if output else pathlib.Path(workdir) / "eval" / f"{name}.json"
-  ev.write_metrics(out, {"splits": {name: metrics}, "source": str(split)})
-  print(ev.format_table({name: metrics}), flush=True)
-  print(f"wrote {out}", flush=True)
-  return {name: metrics}
+def split_from_file(config, path: pathlib.Path):
+  return load_split_file(config.data, path)

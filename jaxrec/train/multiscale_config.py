@@ -1,7 +1,9 @@
-"""Shared pieces of configs/ml1m_multiscale.py and configs/ml100k_multiscale.py.
+"""Shared pieces of configs/ml1m_multiscale.py and configs/ml100k_multiscale.py: the arg, the defaults, the
+ablation variants and the `tiny` overlay. The recipe (budget, model, stage, optimiser) is written out in
+configs/ml1m_multiscale.py.
 
-`get_config(arg)` passes its arg here: comma-separated tokens, 'tiny' (a random 3-layer LLM, 8 users, 2 steps:
-tests) and at most one variant, the ablations of the issue at the same budget:
+The arg (`jaxrec.config_util.parse_arg`): 'tiny' (a random 3-layer LLM, 8 users, 2 steps: tests) and at most one
+variant, the ablations of the issue at the same budget:
 
   single  plain single-scale LoRA (K = 1: one group, the whole history at the top layer)
   k1, k2, k3   K scales (k3 is the default)
@@ -18,9 +20,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from jaxrec.errors import JaxrecError
-from jaxrec.multiscale.config import model_config
-from jaxrec.train.config import stage_config
+from jaxrec.config_util import parse_arg
 from jaxrec.tree import flatten
 
 VARIANTS = {
@@ -42,51 +42,45 @@ PAPER = ("\"Intelligent Recommendation Systems Using Multi-Scale LoRA Fine-Tunin
 TRAINABLE = ["lora/.*", "align/.*", "pool/.*", "fusion/.*", "head/.*", "item_embed/.*"]
 
 
-def parse_arg(arg: str | None) -> tuple[bool, str]:
-  """(tiny, variant)."""
-  tokens = [t for t in (arg or "").replace(":", ",").split(",") if t]
-  unknown = [t for t in tokens if t != "tiny" and t not in VARIANTS]
-  if unknown:
-    raise JaxrecError(f"config arg {arg!r}: unknown token {unknown[0]!r}; expected 'tiny' and/or one of "
-                      f"{sorted(v for v in VARIANTS if v)}")
-  variants = [t for t in tokens if t in VARIANTS]
-  if len(variants) > 1:
-    raise JaxrecError(f"config arg {arg!r}: more than one variant ({', '.join(variants)})")
-  return "tiny" in tokens, (variants[0] if variants else "")
+def parse(arg: str | None) -> ml_collections.ConfigDict:
+  """arg.tiny, arg.variant ('' = the full model)."""
+  return parse_arg(arg, tiny=False, variant="", choices={"variant": tuple(v for v in VARIANTS if v)})
 
 
-def base_config(data_name: str, arg, *, budget: dict, keep_layers: int, lr: float, num_epochs: int,
-                batch_size: int, eval_every: int = -1, max_steps: int = -1, warmup_steps: int = 20,
-                model: dict | None = None) -> ml_collections.ConfigDict:
-  """A one-stage config: adapters, coupling, pooling, fusion and heads train; early stopping on valid NDCG@10."""
-  from jaxrec.data import get_data_config
+def defaults() -> ml_collections.ConfigDict:
+  """What every multi-scale run shares: seed, evaluation batches, logging and checkpoint cadence, top-K protocol,
+  the results.md labels."""
+  return ml_collections.ConfigDict(dict(
+      seed=0,
+      eval_batch_size=64,  # users per scoring batch
+      eval_item_chunk=256,  # item texts per encoding batch
+      log_every=10,
+      checkpoint_every=200,
+      eval=dict(kind="topk", split="valid", final_splits=["valid"], ks=[10, 20]),
+      # Only the abstract of the paper was readable offline; its Table 1 (ML-1M) numbers go in report.paper.
+      report=dict(baselines={}, paper={}, paper_source=PAPER),
+  ))
 
-  tiny, variant = parse_arg(arg)
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.data = get_data_config(data_name)
-  config.model = model_config(keep_layers=keep_layers)
-  config.model.update_from_flattened_dict(flatten(model or {}, sep="."))
-  config.budget = ml_collections.ConfigDict(dict(budget))
-  config.batch_size, config.eval_batch_size, config.eval_item_chunk = batch_size, 64, 256
-  config.log_every, config.checkpoint_every = 10, 200
-  if tiny:
-    config.model.llm = "random"
-    config.model.update_from_flattened_dict({"user.max_history": 5, "item.max_tokens": 12, "loss.n_negatives": 8,
-                                             "proj_dim": 16})
-    config.budget = ml_collections.ConfigDict(dict(train_users=8, eval_users=8, rows_per_user=2))
-    config.batch_size, config.eval_batch_size, config.eval_item_chunk = 8, 16, 512
-    config.log_every, config.checkpoint_every = 2, 100
-    lr, num_epochs, max_steps, eval_every = 3e-3, 1, 2, 2
-  config.model.update_from_flattened_dict(flatten(VARIANTS[variant], sep="."))
+
+def finish(config, arg) -> ml_collections.ConfigDict:
+  """The arg's variant, then its `tiny` overlay."""
+  config.model.update_from_flattened_dict(flatten(VARIANTS[arg.variant], sep="."))
   if config.model.scales.num == 1:
     config.model.align.lam = 0.0  # nothing to couple
-  config.stages = [stage_config(
-      name="multiscale", trainable=list(TRAINABLE),
-      optimizer=dict(lr=lr, weight_decay=0.0, warmup_steps=0 if tiny else warmup_steps, schedule="cosine", grad_clip=1.0),
-      num_epochs=num_epochs, max_steps=max_steps, eval_every=eval_every,
-      early_stopping=dict(metric="ndcg@10", mode="max", patience=3))]
-  config.eval = ml_collections.ConfigDict(dict(kind="topk", split="valid", final_splits=["valid"], ks=[10, 20]))
-  # Only the abstract of the paper was readable offline; its Table 1 (ML-1M) numbers go in report.paper when known.
-  config.report = ml_collections.ConfigDict(dict(baselines={}, paper={}, paper_source=PAPER))
+  return tiny(config) if arg.tiny else config
+
+
+def tiny(config) -> ml_collections.ConfigDict:
+  """The `tiny` overlay (tests): a random 3-layer LLM (K = 3 scales need 3 layers), 8 users, 2 steps."""
+  config.model.llm = "random"
+  config.model.random_llm.num_layers = 3
+  config.model.update_from_flattened_dict({"user.max_history": 5, "item.max_tokens": 12, "loss.n_negatives": 8,
+                                           "proj_dim": 16})
+  config.budget = ml_collections.ConfigDict(dict(train_users=8, eval_users=8, rows_per_user=2))
+  config.batch_size, config.eval_batch_size, config.eval_item_chunk = 8, 16, 512
+  config.log_every, config.checkpoint_every = 2, 100
+  config.report.baselines = {}  # the configs' CF runs are not tiny
+  for stage in config.stages:
+    stage.optimizer.lr, stage.optimizer.warmup_steps = 3e-3, 0
+    stage.num_epochs, stage.max_steps, stage.eval_every = 1, 2, 2
   return config

@@ -112,9 +112,12 @@ def read_config(workdir) -> ml_collections.ConfigDict:
   path = pathlib.Path(workdir) / "config.json"
   if not path.is_file():
     raise JaxrecError(f"{path}: missing; expected the workdir of a launch/train.py run")
-  raw = json.loads(path.read_text())
-  raw["stages"] = [ml_collections.ConfigDict(s) for s in raw["stages"]]
-  return ml_collections.ConfigDict(raw)
+  try:
+    raw = json.loads(path.read_text())
+    raw["stages"] = [ml_collections.ConfigDict(s) for s in raw["stages"]]
+    return ml_collections.ConfigDict(raw)
+  except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+    raise JaxrecError(f"{path}: not the config.json of a launch/train.py run ({type(e).__name__}: {e})") from None
 
 
 def check_config(config, workdir: pathlib.Path) -> None:

@@ -20,13 +20,13 @@ config = run_dir.read_config(W)
 config.data.max_eval_rows = -1  # the whole validation split, not the run's 256-row early-stopping sample
 runner = llm_task.Runner(config)
 params = loop.restore_params(config, W, runner.params)
-table = runner.table("valid", llm_task._last_template(config))
+table = runner.table("valid", llm_task._last_template(config))  # pylint: disable=protected-access
 t0 = time.time()
-collm = llm_task.score_table(runner.score_fn, params, table, int(config.eval_batch_size), runner.mesh)
+collm = runner.scores(params, table)
 t_collm = time.time() - t0
 sp = table.split
 cf_config = run_dir.read_config(f"{W}/cf")
-_, mf, init = cf_task.build(cf_config)
+_, mf, init = cf_task.build_model(cf_config)
 mf_params = loop.restore_params(cf_config, f"{W}/cf", init)
 logits = jax.jit(mf.logits)
 mf_scores = ev.collect_scores(lambda b: logits(mf_params, b), ev.split_arrays(sp), 4096)
