@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from conftest import REPO
-from jaxrec.train import multiscale_task
+from jaxrec.train import task
 from test_multiscale_e2e import load_config
 
 pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
@@ -35,7 +35,7 @@ def test_tiny_lr_sweep_writes_plot_and_csv(tmp_path, monkeypatch):
   assert (tmp_path / "lr_1e-2" / "results.md").is_file()
   # A sweep point that is already a finished run of the same config (the default lr in the ablations, say) is read
   # back, neither trained nor evaluated again.
-  monkeypatch.setattr(multiscale_task, "train", lambda *a, **k: pytest.fail("a finished run was run again"))
+  monkeypatch.setattr(task, "train", lambda *a, **k: pytest.fail("a finished run was run again"))
   assert sweep.run_sweep(config, tmp_path, "lr", ["1e-2"]) == rows[1:]
   config.report.paper_source = "another label"  # report fields only label results.md: still the same run
   assert sweep.run_sweep(config, tmp_path, "lr", ["1e-2"]) == rows[1:]

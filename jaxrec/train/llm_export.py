@@ -15,9 +15,8 @@ import pathlib
 import jax
 import numpy as np
 
-from jaxrec import models
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import export, lora
+from jaxrec.llm import backbone, export, lora
 from jaxrec.paths import atomic_dir
 from jaxrec.train import llm_task, loop, workdir as run_dir
 from jaxrec.tree import flatten
@@ -47,7 +46,7 @@ def export_run(workdir, fmt: str = "peft", output=None) -> pathlib.Path:
   runner = llm_task.Runner(config)
   with run_dir.claim(workdir, shared=True):  # not while a run trains it
     params = jax.device_get(loop.restore_params(config, workdir, runner.params))
-  lcfg = models.lora_config(config.model)
+  lcfg = backbone.lora_config(config.model)
   cfg = runner.model.decoder.cfg
   out = pathlib.Path(output) if output else workdir / ("adapter" if fmt == "peft" else "hf")
   with atomic_dir(out) as tmp:
