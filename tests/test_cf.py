@@ -149,3 +149,89 @@ def test_unknown_model_or_loss_fails_in_one_line(data):
     cf.build_model(ml_collections.ConfigDict(dict(name="gru4rec")), 3, 3)
   with pytest.raises(JaxrecError, match="config.model.loss"):
     cf.build_model(ml_collections.ConfigDict(dict(name="mf", loss="hinge")), 3, 3)
+
+
+def _numpy_propagation(users, items, n_users, n_items, emb, layers):
+  """LightGCN's smoothing by hand: a loop over the unique positive pairs, weights 1 / sqrt(deg(u) deg(i))."""
+  pairs = sorted({(u, i) for u, i in zip(users, items) if u > 0 and i > 0})
+  deg_u = {u: sum(1 for p in pairs if p[0] == u) for u, _ in pairs}
+  deg_i = {i: sum(1 for p in pairs if p[1] == i) for _, i in pairs}
+  x, out = emb.astype(np.float64), [emb.astype(np.float64)]
+  for _ in range(layers):
+    nxt = np.zeros_like(x)
+    for u, i in pairs:
+      w, node_i = 1 / np.sqrt(deg_u[u] * deg_i[i]), n_users + 1 + i
+      nxt[u] += w * x[node_i]
+      nxt[node_i] += w * x[u]
+    x = nxt
+    out.append(x)
+  return np.mean(out, 0)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_lightgcn_propagation_equals_a_loop_over_edges(layout, monkeypatch):
+  """Both graph layouts (dense user × item block, BCOO edge list) smooth exactly as the hand loop (1e-5)."""
+  from jaxrec.cf import lightgcn
+  if layout == "sparse":
+    monkeypatch.setattr(lightgcn, "DENSE_LIMIT", 0)
+  rng = np.random.default_rng(0)
+  n_users, n_items = 7, 9
+  users, items = rng.integers(0, n_users + 1, 40), rng.integers(0, n_items + 1, 40)
+  split = type("S", (), dict(user=users, item=items, label=np.ones(40)))
+  model = cf.build_model(ml_collections.ConfigDict(dict(name="lightgcn", embed_dim=4, num_layers=3)), n_users,
+                         n_items, split)
+  assert lightgcn.graph_layout(n_users, n_items) == layout and set(model.consts) == (
+      {"adj"} if layout == "dense" else {"edge_index", "edge_weight"})
+  variables = model.init(jax.random.PRNGKey(0))
+  got = np.asarray(model.module.apply(variables, method="propagate"))
+  want = _numpy_propagation(users, items, n_users, n_items, np.asarray(variables["params"]["node_embed"]), 3)
+  want[0], want[n_users + 1] = 0, 0  # padding nodes
+  np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_closed_form_models_against_direct_computations():
+  """EASE against per-item ridge regressions without the item itself (its definition), ItemKNN against pairwise
+  cosines kept to the k nearest, most popular against counts (1e-4 relative)."""
+  from jaxrec.cf import closed_form as C
+  rng = np.random.default_rng(1)
+  n_users, n_items = 30, 12
+  users, items = rng.integers(1, n_users + 1, 150), rng.integers(1, n_items + 1, 150)
+  x = C.interactions(users, items, np.ones(150), n_users, n_items)
+  assert x.sum() == len({(u, i) for u, i in zip(users, items)})
+  lam = 5.0
+  w = C.item_item(x, "ease", l2=lam)
+  xi = x[:, 1:].astype(np.float64)
+  for j in range(n_items):
+    others = [k for k in range(n_items) if k != j]
+    a = xi[:, others]
+    b = np.linalg.solve(a.T @ a + lam * np.eye(len(others)), a.T @ xi[:, j])
+    np.testing.assert_allclose(w[1:, 1:][others, j], b, rtol=1e-4, atol=1e-6)
+    assert w[1 + j, 1 + j] == 0
+  k = 3
+  w = C.item_item(x, "itemknn", neighbours=k)
+  for j in range(1, n_items + 1):
+    cos = np.array([xi[:, i - 1] @ xi[:, j - 1] / (np.linalg.norm(xi[:, i - 1]) * np.linalg.norm(xi[:, j - 1]))
+                    if i != j else 0.0 for i in range(1, n_items + 1)])
+    keep = cos >= np.sort(cos)[-k]
+    np.testing.assert_allclose(w[1:, j], np.where(keep, cos, 0.0), rtol=1e-4, atol=1e-6)
+  w = C.item_item(x, "pop")
+  np.testing.assert_allclose(w[5, 1:], xi.sum(0) / xi.sum(0).max(), rtol=1e-6)
+
+
+def test_closed_form_config_trains_nothing_and_evaluates(tmp_path):
+  """A closed-form model has no stages: launch/train.py's life cycle goes straight to evaluation and export."""
+  import pathlib
+
+  from jaxrec.config_util import sibling_config
+  from jaxrec.errors import JaxrecError
+  from jaxrec.train import task
+  configs = pathlib.Path(__file__).resolve().parents[1] / "configs"
+  config = sibling_config(str(configs / "x.py"), "baselines/ease.py", "synthetic,tiny,topk")
+  results = task.train(config, tmp_path / "ease", progress=False)
+  assert results["valid"]["ndcg@10"] > 0 and not (tmp_path / "ease" / "checkpoints").exists()
+  assert np.load(tmp_path / "ease" / "embeddings" / "item.npy").shape == (41, 41)
+  again = task.evaluate(tmp_path / "ease", "valid", progress=False)["valid"]
+  assert again["ndcg@10"] == pytest.approx(results["valid"]["ndcg@10"], abs=1e-9)
+  config.stages = [stage_config(name="x")]
+  with pytest.raises(JaxrecError, match="config.stages: ease is fitted in closed form; expected no stages, got 1"):
+    task.train(config, tmp_path / "bad", progress=False)

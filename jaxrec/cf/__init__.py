@@ -1,4 +1,5 @@
-"""Collaborative-filtering models (MF, LightGCN, SASRec, DIN) behind one contract; see `jaxrec.cf.base`.
+"""Collaborative-filtering models (MF, LightGCN, SASRec, DIN; most popular, ItemKNN and EASE in closed form) behind
+one contract; see `jaxrec.cf.base`.
 
 `build_model(model_cfg, n_users, n_items, train_split)` → `CFModel`, whose methods are pure functions of a
 `variables` pytree ({'params': ..., 'consts': ...}): init, logits, loss, full-catalogue scores, embedding export.
@@ -15,13 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec import losses
+from jaxrec.cf import closed_form
 from jaxrec.cf.din import DIN
-from jaxrec.cf.lightgcn import LightGCN, build_graph
+from jaxrec.cf.lightgcn import LightGCN, graph_consts
 from jaxrec.cf.mf import MF
 from jaxrec.cf.sasrec import SASRec
 from jaxrec.errors import JaxrecError
 
-MODELS = {"mf": MF, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN}
+MODELS = {"mf": MF, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
+          **{kind: closed_form.ItemItem for kind in closed_form.KINDS}}
+CLOSED_FORM = closed_form.KINDS  # fitted at build time: nothing to train, no stages
 LOSSES = ("bce", "bpr", "softmax")
 # Config fields (of config.model) each model reads, beside n_users / n_items.
 MODEL_FIELDS = {
@@ -29,6 +33,9 @@ MODEL_FIELDS = {
     "lightgcn": ("embed_dim", "num_layers", "init_std"),
     "sasrec": ("embed_dim", "num_layers", "num_heads", "max_len", "dropout", "init_std"),
     "din": ("embed_dim", "max_len", "attn_hidden", "mlp_hidden", "init_std"),
+    "pop": (),
+    "itemknn": ("neighbours", "shrink"),
+    "ease": ("l2",),
 }
 
 
@@ -125,11 +132,17 @@ def build_model(model_cfg, n_users: int, n_items: int, train_split=None) -> CFMo
   kwargs = {f: (tuple(model_cfg[f]) if f.endswith("hidden") else model_cfg[f])
             for f in MODEL_FIELDS[name] if f in model_cfg}
   consts = {}
-  if name == "lightgcn":
+  if name in CLOSED_FORM:
+    if train_split is None:
+      raise JaxrecError(f"{name} needs the training split to fit")
+    x = closed_form.interactions(train_split.user, train_split.item, train_split.label, n_users, n_items)
+    consts = {"user_items": x, "item_item": closed_form.item_item(x, name, **kwargs)}
+    kwargs = {"kind": name}
+  elif name == "lightgcn":
     if train_split is None:
       raise JaxrecError("LightGCN needs the training split to build its interaction graph")
-    consts = build_graph(train_split.user, train_split.item, train_split.label, n_users, n_items)
-    kwargs["n_edges"] = int(consts["edge_src"].shape[0])
+    consts = graph_consts(train_split.user, train_split.item, train_split.label, n_users, n_items)
+    kwargs["n_edges"] = int(consts["edge_weight"].shape[0]) if "edge_weight" in consts else 0
   module = MODELS[name](n_users=int(n_users), n_items=int(n_items), **kwargs)
   return CFModel(name=name, module=module, consts=consts, loss=loss,
                  n_negatives=int(model_cfg.get("n_negatives", 1)))

@@ -38,10 +38,11 @@ def data_config(dataset: str) -> ml_collections.ConfigDict:
   return cfg
 
 
-def base_config(arg, *, model: dict, lr: float, weight_decay: float, num_epochs: int, batch_size: int = 1024,
-                patience: int = 5) -> ml_collections.ConfigDict:
+def base_config(arg, *, model: dict, lr: float | None = None, weight_decay: float = 0.0, num_epochs: int = 1,
+                batch_size: int = 1024, patience: int = 5) -> ml_collections.ConfigDict:
   """The one-stage recipe of every baseline: AdamW + cosine over `num_epochs`, validation each epoch, early stopping
-  (CTR: AUC; 'topk': BPR loss, NDCG@10). `arg` is the config file's arg (string) or its `parse` result."""
+  (CTR: AUC; 'topk': BPR loss, NDCG@10); no stage when `lr` is None (a model fitted in closed form). `arg` is the
+  config file's arg (string) or its `parse` result."""
   arg = parse(arg) if not isinstance(arg, ml_collections.ConfigDict) else arg
   config = ml_collections.ConfigDict()
   config.seed = 0
@@ -52,7 +53,7 @@ def base_config(arg, *, model: dict, lr: float, weight_decay: float, num_epochs:
   config.eval_batch_size = 4096
   config.log_every = 20
   config.checkpoint_every = 200
-  config.stages = [stage_config(
+  config.stages = [] if lr is None else [stage_config(
       name="cf", trainable=["params/.*"],
       optimizer=dict(lr=lr, weight_decay=weight_decay, warmup_steps=20, schedule="cosine"),
       num_epochs=num_epochs, max_steps=-1, eval_every=-1,

@@ -33,15 +33,22 @@ TOPK_METRICS = ("precision", "recall", "ndcg", "hit", "coverage")
 
 def validate(config) -> None:
   """One-line JaxrecError for an impossible value anywhere in a CF config."""
-  validate_loop_config(config)
   m = config.model
-  if m.name not in cf.MODELS:
-    raise JaxrecError(f"config.model.name: expected one of {sorted(cf.MODELS)}, got {m.name!r}")
+  if m.get("name") not in cf.MODELS:
+    raise JaxrecError(f"config.model.name: expected one of {sorted(cf.MODELS)}, got {m.get('name')!r}")
+  closed = m.name in cf.CLOSED_FORM
+  validate_loop_config(config, min_stages=0 if closed else 1)
+  if closed and len(config.stages):
+    raise JaxrecError(f"config.stages: {m.name} is fitted in closed form; expected no stages, got "
+                      f"{len(config.stages)}")
   if m.get("loss", "bce") not in cf.LOSSES:
     raise JaxrecError(f"config.model.loss: expected one of {list(cf.LOSSES)}, got {m.loss!r}")
-  for field in ("embed_dim", "num_layers", "num_heads", "n_negatives"):
+  for field in ("embed_dim", "num_layers", "num_heads", "n_negatives", "neighbours"):
     if field in m and not (isinstance(m[field], int) and m[field] >= 1):
       raise JaxrecError(f"config.model.{field}: expected an integer >= 1, got {m[field]!r}")
+  for field in ("l2", "shrink"):
+    if field in m and not (isinstance(m[field], (int, float)) and m[field] >= 0):
+      raise JaxrecError(f"config.model.{field}: expected a number >= 0, got {m[field]!r}")
   if "dropout" in m and not 0 <= m.dropout < 1:
     raise JaxrecError(f"config.model.dropout: expected a value in [0, 1), got {m.dropout!r}")
   kind = config.eval.kind

@@ -61,9 +61,10 @@ def _number(x) -> bool:
   return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def validate_stages(stages) -> None:
-  """Raises a one-line JaxrecError naming the first bad field of `config.stages`."""
-  _check(len(stages) >= 1, "stages", "at least one stage", stages)
+def validate_stages(stages, min_stages: int = 1) -> None:
+  """Raises a one-line JaxrecError naming the first bad field of `config.stages` (at least `min_stages` of them;
+  a model fitted in closed form has none)."""
+  _check(len(stages) >= min_stages, "stages", f"at least {min_stages} stage(s)", stages)
   reference = stage_config()
   names = set()
   for i, stage in enumerate(stages):
@@ -107,11 +108,11 @@ def validate_stages(stages) -> None:
            stage.init_from)
 
 
-def validate_loop_config(config) -> None:
+def validate_loop_config(config, min_stages: int = 1) -> None:
   """The loop-level fields plus every stage."""
   _check(config.batch_size >= 1, "batch_size", "an integer >= 1", config.batch_size)
   _check(config.get("eval_batch_size", 1) >= 1, "eval_batch_size", "an integer >= 1", config.get("eval_batch_size"))
   _check(config.get("log_every", 1) >= 1, "log_every", "an integer >= 1", config.get("log_every"))
   _check(config.get("checkpoint_every", 1) >= 1, "checkpoint_every", "an integer >= 1",
          config.get("checkpoint_every"))
-  validate_stages(config.stages)
+  validate_stages(config.stages, min_stages)

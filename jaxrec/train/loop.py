@@ -100,7 +100,7 @@ def train(config, workdir, *, init_params, loss_fn: Callable,
       that read different inputs (e.g. CoLLM's text-only first stage and its ID-slot second stage).
     progress: show the tqdm bar.
   """
-  validate_loop_config(config)
+  validate_loop_config(config, min_stages=0)  # the family checked its own minimum (closed-form models: none)
   if (stage_inputs is None) == (train_data is None or evaluate_fn is None):
     raise TypeError("loop.train: pass either train_data and evaluate_fn, or stage_inputs")
   workdir = pathlib.Path(workdir)
