@@ -87,6 +87,9 @@ def _finite_or_refused():
         from None
 
 
+PER_USER = "_per_user"  # key of the per-user arrays in a top-K result (saved beside metrics.json, not in it)
+
+
 def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str, float]:
   """precision / recall / ndcg / hit / coverage at each K; `ranked` from full-catalogue ranking, train masked."""
   out = {}
@@ -116,11 +119,13 @@ def sample_eval_splits(splits: Mapping[str, Any], n: int, seed: int) -> dict[str
 
 
 def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Mapping[int, np.ndarray],
-                  n_items: int, ks: Sequence[int] = (10, 20), batch_size: int = 256) -> dict[str, float]:
+                  n_items: int, ks: Sequence[int] = (10, 20), batch_size: int = 256,
+                  per_user: bool = False) -> dict[str, float]:
   """Full-catalogue top-K evaluation of a split's positive rows, one query per user (user id != 0).
 
   A user's relevant items are its positive rows in `split`; its query row is its earliest one (so the history is
-  the one before the held-out period); `train_items[user]` are masked from its ranking.
+  the one before the held-out period); `train_items[user]` are masked from its ranking. With `per_user`, the result
+  also holds `PER_USER`: the user ids and each metric's per-user terms (for paired comparisons).
   """
   user, label = np.asarray(split.user), np.asarray(split.label)
   order = np.lexsort((np.asarray(split.timestamp), user))
@@ -139,7 +144,34 @@ def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Ma
   ranked = np.concatenate(ranked) if ranked else np.zeros((0, kmax), np.int64)
   out = topk_metrics(ranked, relevant, n_items, ks)
   out["n_users"] = len(users)
+  if not per_user:
+    return out
+  scored = np.array([np.any(np.asarray(r) > 0) for r in relevant], bool)  # the users every mean runs over
+  per_user = {"user": users[scored].astype(np.int64)}
+  for k in ks:
+    per_user.update(M.per_user_at_k(ranked, relevant, k))
+  out[PER_USER] = per_user
   return out
+
+
+def split_per_user(results: Mapping[str, Mapping[str, Any]]) -> tuple[dict, dict]:
+  """({split: metrics without the per-user arrays}, {split: per-user arrays}) of final results."""
+  metrics = {name: {k: v for k, v in m.items() if k != PER_USER} for name, m in results.items()}
+  return metrics, {name: m[PER_USER] for name, m in results.items() if PER_USER in m}
+
+
+def write_per_user(folder: pathlib.Path | str, per_user: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+  """`<folder>/<split>.npz` of each split's per-user arrays (user ids and each metric), written atomically; read
+  them with `np.load(path, allow_pickle=False)`."""
+  for split, arrays in per_user.items():
+    with atomic_file(pathlib.Path(folder) / f"{split}.npz", "wb") as f:
+      np.savez(f, **{k.replace("@", "_at_"): np.asarray(v) for k, v in arrays.items()})
+
+
+def read_per_user(path: pathlib.Path | str) -> dict[str, np.ndarray]:
+  """The arrays `write_per_user` wrote, keys back in metric form ('ndcg@10')."""
+  with np.load(path, allow_pickle=False) as z:
+    return {k.replace("_at_", "@"): z[k] for k in z.files}
 
 
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:

@@ -109,3 +109,31 @@ def test_ndcg_per_user_and_its_standard_error_against_scipy():
   assert metrics.ndcg_at_k(ranked, relevant, 3) == pytest.approx(per_user.mean())
   assert metrics.standard_error(per_user) == pytest.approx(stats.sem(per_user))
   assert math.isnan(metrics.standard_error([0.5]))
+
+
+def test_per_user_terms_by_hand():
+  """Two users, K = 2: user A ranks [1, 2] with relevant {2, 3}; user B ranks [3, 4] with relevant {3}; user C has no
+  relevant item and is left out."""
+  ranked = np.array([[1, 2], [3, 4], [5, 6]])
+  got = metrics.per_user_at_k(ranked, [[2, 3], [3], []], 2)
+  np.testing.assert_allclose(got["precision@2"], [0.5, 0.5])
+  np.testing.assert_allclose(got["recall@2"], [0.5, 1.0])
+  np.testing.assert_allclose(got["hit@2"], [1.0, 1.0])
+  idcg_a = 1 + 1 / np.log2(3)
+  np.testing.assert_allclose(got["ndcg@2"], [(1 / np.log2(3)) / idcg_a, 1.0])
+  assert got["ndcg@2"].mean() == pytest.approx(metrics.ndcg_at_k(ranked, [[2, 3], [3], []], 2))
+
+
+def test_bootstrap_ci_equals_a_plain_loop():
+  """The same resamples drawn in a plain loop (numpy's generator, seed 0) give the same interval to 1e-12."""
+  values = np.random.default_rng(3).normal(0.2, 1.0, 300)
+  lo, hi = metrics.bootstrap_ci(values, n_resamples=500, seed=0)
+  rng = np.random.default_rng(0)
+  means = []
+  for _ in range(500):
+    idx = rng.integers(0, 300, 300)
+    means.append(sum(values[i] for i in idx) / 300)
+  assert lo == pytest.approx(np.quantile(means, 0.025), abs=1e-12)
+  assert hi == pytest.approx(np.quantile(means, 0.975), abs=1e-12)
+  assert lo < values.mean() < hi and hi - lo == pytest.approx(2 * 1.96 / np.sqrt(300), rel=0.2)  # ≈ normal theory
+  assert all(np.isnan(metrics.bootstrap_ci([1.0])))

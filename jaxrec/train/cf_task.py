@@ -108,8 +108,8 @@ def make_evaluator(config, dataset, model):
     return lambda params, split: ev.evaluate_ctr(lambda b: logits(params, b), split, bs)
   score_all = jax.jit(model.score_all)
   masked = schema.seen_items(dataset)
-  return lambda params, split: ev.evaluate_topk(lambda b: score_all(params, b), split, masked,
-                                                dataset.n_items, tuple(config.eval.ks), min(bs, 256))
+  return lambda params, split, per_user=False: ev.evaluate_topk(
+      lambda b: score_all(params, b), split, masked, dataset.n_items, tuple(config.eval.ks), min(bs, 256), per_user)
 
 
 def prepare(config, workdir, dataset, progress: bool) -> None:
@@ -122,11 +122,12 @@ def build(config, dataset, progress: bool = True) -> Built:
   evaluator = make_evaluator(config, dataset, model)
   batcher = ArrayBatcher(ev.split_arrays(dataset.splits["train"]), int(config.batch_size), int(config.seed))
   valid = dataset.splits[config.eval.split]
+  per_user = {"per_user": True} if config.eval.kind == "topk" else {}  # final top-K: per-user terms saved too
   return Built(
       dataset=dataset, params=init,
       loss_fn=lambda trainable, frozen, batch, rng: model.loss_fn(merge(trainable, frozen), batch, rng),
       stage_inputs=lambda stage: (batcher, lambda params: evaluator(params, valid)),
-      evaluate=lambda params, name, split: evaluator(params, split),
+      evaluate=lambda params, name, split: evaluator(params, split, **per_user),
       evaluate_any=(lambda params, name, split: _evaluate_ctr_file_safe(config, dataset, model, params, split))
       if config.eval.kind == "ctr" else None,
       export=lambda params, workdir: export_embeddings(model, params, workdir / "embeddings"))

@@ -66,7 +66,7 @@ class Evaluator:
       self._cache[key] = self._compute_items(params)
     return self._cache[key]
 
-  def __call__(self, params, split) -> dict:
+  def __call__(self, params, split, per_user: bool = False) -> dict:
     items = jnp.asarray(self.items(params))
     h = int(self.config.model.user.max_history)
     length = self.table.user_length(h)
@@ -76,7 +76,7 @@ class Evaluator:
       return self._score(params, enc, items, self._prior)
 
     return ev.evaluate_topk(score_all_batch, split, self.dataset.train_items_by_user, self.dataset.n_items,
-                            tuple(self.config.eval.ks), int(self.config.get("eval_batch_size", 64)))
+                            tuple(self.config.eval.ks), int(self.config.get("eval_batch_size", 64)), per_user)
 
 
 def most_popular(config, dataset, split) -> dict:

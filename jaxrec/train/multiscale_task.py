@@ -78,7 +78,8 @@ def build(config, dataset, llm=None, progress: bool = True) -> Built:
 
   return Built(dataset=dataset, params=init, loss_fn=MS.make_loss_fn(model),
                stage_inputs=lambda stage: (batcher, lambda params: evaluator(params, valid)),
-               evaluate=lambda params, name, split: evaluator(params, split), export=export, extra=extra)
+               evaluate=lambda params, name, split: evaluator(params, split, per_user=True), export=export,
+               extra=extra)
 
 
 def split_from_file(config, path):

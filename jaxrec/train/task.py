@@ -25,6 +25,7 @@ import dataclasses
 import importlib
 import json
 import pathlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,6 +72,7 @@ def train(config, workdir, progress: bool = True, **build_kw) -> dict:
   fam = family_of(config)
   fam.validate(config)
   workdir = pathlib.Path(workdir)
+  start = time.perf_counter()
   inputs = fam.load(config, workdir)  # every input read and checked before the workdir is touched
   with run_dir.claim(workdir):
     run_dir.check_config(config, workdir)  # a workdir of another config is refused before a byte is written
@@ -78,9 +80,12 @@ def train(config, workdir, progress: bool = True, **build_kw) -> dict:
     built = fam.build(config, inputs, progress=progress, **build_kw)
     result = loop.train(config, workdir, init_params=built.params, loss_fn=built.loss_fn,
                         stage_inputs=built.stage_inputs, progress=progress)
-    finals = {name: built.evaluate(result.params, name, built.dataset.splits[name])
-              for name in config.eval.final_splits if name in built.dataset.splits}
-    record = {"splits": finals, "stages": result.stages, **built.extra(finals)}
+    finals, per_user = ev.split_per_user({name: built.evaluate(result.params, name, built.dataset.splits[name])
+                                          for name in config.eval.final_splits if name in built.dataset.splits})
+    ev.write_per_user(workdir / "per_user", per_user)  # top-K: each user's terms, for launch/compare.py
+    # wall_s: this process's seconds (a resumed run counts only its last part)
+    record = {"splits": finals, "stages": result.stages, **built.extra(finals),
+              "wall_s": round(time.perf_counter() - start, 1)}
     ev.write_metrics(workdir / "metrics.json", record)
     print(ev.format_table(finals), flush=True)
     built.export(result.params, workdir)
@@ -105,8 +110,10 @@ def evaluate(workdir, split: str, output: str | None = None, progress: bool = Tr
     else:
       raise JaxrecError(f"--split={split}: neither a split of {config.data.name} ({', '.join(built.dataset.splits)})"
                         f" nor a file")
-    metrics = (built.evaluate_any or built.evaluate)(params, name, sp)
+    metrics, per_user = ev.split_per_user({name: (built.evaluate_any or built.evaluate)(params, name, sp)})
+    metrics = metrics[name]
   out = pathlib.Path(output) if output else pathlib.Path(workdir) / "eval" / f"{name}.json"
+  ev.write_per_user(out.parent / "per_user", per_user)
   ev.write_metrics(out, {"splits": {name: metrics}, "source": str(split)})
   print(ev.format_table({name: metrics}), flush=True)
   print(f"wrote {out}", flush=True)

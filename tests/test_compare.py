@@ -1,0 +1,52 @@
+"""launch/compare.py: top-K runs compared on the same users, paired differences with bootstrap intervals."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from jaxrec import evaluate as ev, metrics as M
+from jaxrec.config_util import sibling_config
+from jaxrec.train import task
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp("compare")
+  for name in ("ease", "pop"):
+    config = sibling_config(str(REPO / "configs" / "x.py"), f"baselines/{name}.py", "synthetic,tiny,topk")
+    task.train(config, root / name, progress=False)
+  return root
+
+
+def test_paired_differences_and_intervals(runs):
+  sys.path.insert(0, str(REPO))
+  from launch import compare
+
+  rows, table = compare.compare([runs / "ease", runs / "pop"], "valid", ["EASE", "Pop"], ["ndcg@10"])
+  a, b = (ev.read_per_user(runs / n / "per_user" / "valid.npz") for n in ("ease", "pop"))
+  assert (a["user"] == b["user"]).all() and rows[1]["users"] == len(a["user"])
+  diff = b["ndcg@10"] - a["ndcg@10"]
+  assert rows[1]["ndcg@10 diff"] == pytest.approx(diff.mean(), abs=1e-12)
+  assert rows[1]["ndcg@10 diff ci"] == pytest.approx(M.bootstrap_ci(diff), abs=1e-12)
+  assert rows[0]["ndcg@10"] == pytest.approx(ev.read_per_user(runs / "ease" / "per_user" / "valid.npz")["ndcg@10"]
+                                             .mean())
+  # the per-user terms average to the run's own metrics.json figure
+  import json
+  assert rows[0]["ndcg@10"] == pytest.approx(json.loads((runs / "ease" / "metrics.json").read_text())
+                                             ["splits"]["valid"]["ndcg@10"], abs=1e-12)
+  assert "| Pop |" in table and f"{rows[1]['ndcg@10 diff']:+.4f}" in table
+
+
+def test_one_line_errors(runs, tmp_path):
+  def refuse(*args, expect):
+    r = subprocess.run([sys.executable, str(REPO / "launch" / "compare.py"), *args], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and expect in r.stderr, r.stderr
+
+  refuse(f"--workdir={runs / 'ease'}", expect="give at least two finished runs")
+  refuse(f"--workdir={runs / 'ease'}", f"--workdir={tmp_path}", expect="no per-user results for split 'valid'")
+  refuse(f"--workdir={runs / 'ease'}", f"--workdir={runs / 'pop'}", "--metrics=ndcg@7",
+         expect="no per-user 'ndcg@7'")
