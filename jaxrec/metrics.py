@@ -221,19 +221,45 @@ def per_user_at_k(ranked, relevant, k: int) -> dict[str, np.ndarray]:
           f"ndcg@{k}": ndcg_per_user(ranked, relevant, k), f"hit@{k}": (n_hit > 0).astype(np.float64)}
 
 
-def bootstrap_ci(values, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-  """Percentile bootstrap interval of a mean: resample the n values with replacement `n_resamples` times (a fixed
-  seed), take each resample's mean, return its (1 - level) / 2 and (1 + level) / 2 quantiles. For a paired
-  comparison pass the per-user differences a_u - b_u. (nan, nan) for fewer than 2 values."""
-  values = np.asarray(values, np.float64)
-  if len(values) < 2:
+def bootstrap_interval(n: int, statistic, n_resamples: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+  """Percentile bootstrap interval: draw n of the n units with replacement `n_resamples` times (a fixed seed),
+  compute `statistic(indices)` on each draw, return the (1 - level) / 2 and (1 + level) / 2 quantiles of the
+  finite results. (nan, nan) for fewer than 2 units."""
+  if n < 2:
     return float("nan"), float("nan")
   rng = np.random.default_rng(seed)
-  means = np.empty(n_resamples)
+  stats = np.empty(n_resamples)
   for r in range(n_resamples):  # one resample at a time: memory stays O(n) for 100k-row splits
-    means[r] = values[rng.integers(0, len(values), len(values))].mean()
-  lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    stats[r] = statistic(rng.integers(0, n, n))
+  stats = stats[np.isfinite(stats)]
+  if not len(stats):
+    return float("nan"), float("nan")
+  lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
   return float(lo), float(hi)
+
+
+def bootstrap_ci(values, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+  """`bootstrap_interval` of a mean over `values` (per-user terms; for a paired comparison the differences
+  a_u - b_u)."""
+  values = np.asarray(values, np.float64)
+  return bootstrap_interval(len(values), lambda idx: values[idx].mean(), n_resamples, seed, level)
+
+
+def ctr_intervals(users, labels, scores, n_resamples: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> dict[str, tuple[float, float]]:
+  """95% bootstrap intervals of `auc` (rows resampled), `uauc` and `gauc` (users resampled: the mean, unweighted or
+  weighted by positives, of the resampled users' AUCs; users with one class are left out, as the point values do)."""
+  labels, scores = np.asarray(labels).reshape(-1) > 0.5, np.asarray(scores, np.float64).reshape(-1)
+  kept = [(p, a) for _, p, a in _per_user_auc(users, labels, scores) if not np.isnan(a)]
+  pos = np.array([p for p, _ in kept], np.float64)
+  aucs = np.array([a for _, a in kept], np.float64)
+  return {
+      "auc": bootstrap_interval(len(labels), lambda idx: auc(labels[idx], scores[idx]), n_resamples, seed, level),
+      "uauc": bootstrap_interval(len(aucs), lambda idx: aucs[idx].mean(), n_resamples, seed, level),
+      "gauc": bootstrap_interval(len(aucs), lambda idx: (pos[idx] * aucs[idx]).sum() / pos[idx].sum(), n_resamples,
+                                 seed, level),
+  }
 
 
 def standard_error(values) -> float:

@@ -137,3 +137,35 @@ def test_bootstrap_ci_equals_a_plain_loop():
   assert hi == pytest.approx(np.quantile(means, 0.975), abs=1e-12)
   assert lo < values.mean() < hi and hi - lo == pytest.approx(2 * 1.96 / np.sqrt(300), rel=0.2)  # ≈ normal theory
   assert all(np.isnan(metrics.bootstrap_ci([1.0])))
+
+
+def test_ctr_intervals_equal_plain_loops_with_sklearn():
+  """AUC's interval resamples rows, UAUC's and GAUC's resample users; the same draws in plain loops with sklearn's
+  AUC give the same quantiles (1e-12)."""
+  rng = np.random.default_rng(5)
+  users = rng.integers(0, 25, 400)
+  labels = (rng.random(400) < 0.5).astype(float)
+  scores = labels * 0.3 + rng.normal(size=400)
+  got = metrics.ctr_intervals(users, labels, scores, n_resamples=200, seed=0)
+  draw = np.random.default_rng(0)
+  aucs = []
+  for _ in range(200):
+    idx = draw.integers(0, 400, 400)
+    aucs.append(roc_auc_score(labels[idx], scores[idx]))
+  assert got["auc"] == pytest.approx(tuple(np.quantile(aucs, [0.025, 0.975])), abs=1e-12)
+  per_user = {u: (roc_auc_score(labels[users == u], scores[users == u]), labels[users == u].sum())
+              for u in np.unique(users) if 0 < labels[users == u].sum() < (users == u).sum()}
+  a = np.array([v[0] for v in per_user.values()])
+  p = np.array([v[1] for v in per_user.values()])
+  draw = np.random.default_rng(0)
+  uaucs, gaucs = [], []
+  for _ in range(200):
+    idx = draw.integers(0, len(a), len(a))
+    uaucs.append(a[idx].mean())
+  draw = np.random.default_rng(0)
+  for _ in range(200):
+    idx = draw.integers(0, len(a), len(a))
+    gaucs.append((p[idx] * a[idx]).sum() / p[idx].sum())
+  assert got["uauc"] == pytest.approx(tuple(np.quantile(uaucs, [0.025, 0.975])), abs=1e-12)
+  assert got["gauc"] == pytest.approx(tuple(np.quantile(gaucs, [0.025, 0.975])), abs=1e-12)
+  assert got["uauc"][0] < metrics.uauc(users, labels, scores).value < got["uauc"][1]

@@ -47,8 +47,8 @@ def base_config(arg, *, model: dict, lr: float | None = None, weight_decay: floa
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.data = data_config(arg.dataset)
-  config.model = ml_collections.ConfigDict(dict(family="cf", loss="bpr" if arg.topk else "bce", n_negatives=1,
-                                                **model))
+  config.model = ml_collections.ConfigDict({"family": "cf", "loss": "bpr" if arg.topk else "bce", "n_negatives": 1,
+                                            **model})
   config.batch_size = batch_size
   config.eval_batch_size = 4096
   config.log_every = 20

@@ -101,15 +101,16 @@ def build_model(config, dataset=None):
 
 
 def make_evaluator(config, dataset, model):
-  """params, split → metrics dict, for the config's eval kind (jitted scoring compiled once per batch shape)."""
+  """(params, split, final=False) → metrics dict, for the config's eval kind (jitted scoring compiled once per batch
+  shape); a final evaluation adds the CTR metrics' bootstrap intervals, or the per-user top-K terms."""
   bs = int(config.get("eval_batch_size", 4096))
   if config.eval.kind == "ctr":
     logits = jax.jit(model.logits)
-    return lambda params, split: ev.evaluate_ctr(lambda b: logits(params, b), split, bs)
+    return lambda params, split, final=False: ev.evaluate_ctr(lambda b: logits(params, b), split, bs, final)
   score_all = jax.jit(model.score_all)
   masked = schema.seen_items(dataset)
-  return lambda params, split, per_user=False: ev.evaluate_topk(
-      lambda b: score_all(params, b), split, masked, dataset.n_items, tuple(config.eval.ks), min(bs, 256), per_user)
+  return lambda params, split, final=False: ev.evaluate_topk(
+      lambda b: score_all(params, b), split, masked, dataset.n_items, tuple(config.eval.ks), min(bs, 256), final)
 
 
 def prepare(config, workdir, dataset, progress: bool) -> None:
@@ -122,12 +123,11 @@ def build(config, dataset, progress: bool = True) -> Built:
   evaluator = make_evaluator(config, dataset, model)
   batcher = ArrayBatcher(ev.split_arrays(dataset.splits["train"]), int(config.batch_size), int(config.seed))
   valid = dataset.splits[config.eval.split]
-  per_user = {"per_user": True} if config.eval.kind == "topk" else {}  # final top-K: per-user terms saved too
   return Built(
       dataset=dataset, params=init,
       loss_fn=lambda trainable, frozen, batch, rng: model.loss_fn(merge(trainable, frozen), batch, rng),
       stage_inputs=lambda stage: (batcher, lambda params: evaluator(params, valid)),
-      evaluate=lambda params, name, split: evaluator(params, split, **per_user),
+      evaluate=lambda params, name, split: evaluator(params, split, final=True),
       evaluate_any=(lambda params, name, split: _evaluate_ctr_file_safe(config, dataset, model, params, split))
       if config.eval.kind == "ctr" else None,
       export=lambda params, workdir: export_embeddings(model, params, workdir / "embeddings"))
@@ -164,6 +164,6 @@ def _evaluate_ctr_file_safe(config, dataset, model, params, split) -> dict:
   logits = jax.jit(model.logits)
   scores = ev.collect_scores(lambda b: logits(params, b), arrays, int(config.get("eval_batch_size", 4096)))
   scores[unknown_item] = 0.0
-  out = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None))
+  out = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals=True)
   out["unknown_items"] = int(unknown_item.sum())
   return out

@@ -145,10 +145,12 @@ class Runner:
     return self.scorer(params, len(table), table.collate, table.lengths, progress=self.progress,
                        desc="scoring")
 
-  def metrics(self, params, split: str, template: str | None = None, split_obj=None) -> dict[str, float]:
+  def metrics(self, params, split: str, template: str | None = None, split_obj=None,
+              final: bool = False) -> dict[str, float]:
+    """CTR metrics of `split` (a final evaluation adds their bootstrap intervals)."""
     t = self.table(split, template, split_obj)
     scores = self.scores(params, t)
-    return ev.ctr_metrics(t.split.user, t.split.label, scores, getattr(t.split, "warm", None))
+    return ev.ctr_metrics(t.split.user, t.split.label, scores, getattr(t.split, "warm", None), intervals=final)
 
   def stage_inputs(self, stage):
     """(train_data, evaluate_fn) of one stage: its template's prompts."""
@@ -213,7 +215,7 @@ def build(config, inputs, progress: bool = True) -> Built:
       dataset=runner.dataset, params=runner.params, loss_fn=models.make_loss_fn(runner.model),
       stage_inputs=runner.stage_inputs,
       evaluate=lambda params, name, split: runner.metrics(
-          params, name, last, split_obj=None if runner.dataset.splits.get(name) is split else split),
+          params, name, last, split_obj=None if runner.dataset.splits.get(name) is split else split, final=True),
       export=lambda params, workdir: export(runner, params, workdir))
 
 

@@ -91,15 +91,21 @@ def write_cf_results_md(path: pathlib.Path | str, config, finals: Mapping[str, M
                         stages: Sequence[Mapping[str, Any]], picture_lines: Sequence[str] = ()) -> None:
   """results.md of a CF baseline run: its final metrics, its stage, its pictures."""
   m = config.model
-  keys = [k for k in next(iter(finals.values()), {}) if "/" not in k]
+  keys = [k for k in next(iter(finals.values()), {}) if "/" not in k and not k.endswith("_ci")]
   lines = [f"# {m.name.upper()} on {config.data.name}", "", "| split | " + " | ".join(keys) + " |",
            "|---|" + "---|" * len(keys)]
   for split, res in finals.items():
-    lines.append(f"| {split} | " + " | ".join(_f(res.get(k)) if isinstance(res.get(k), float) else
+    lines.append(f"| {split} | " + " | ".join(_with_ci(res, k) if isinstance(res.get(k), float) else
                                              str(res.get(k, "–")) for k in keys) + " |")
   lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages] + ["", *picture_lines]
   with atomic_file(path, "w") as f:
     f.write("\n".join(lines) + "\n")
+
+
+def _with_ci(res: Mapping[str, Any], key: str) -> str:
+  """'0.6285 [0.6172, 0.6391]' when the metric has its 95% interval (`<key>_ci`), else the value alone."""
+  ci = res.get(f"{key}_ci")
+  return _f(res.get(key)) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else "")
 
 
 def _stage_line(s: Mapping[str, Any]) -> str:
@@ -115,12 +121,12 @@ def write_results_md(path: pathlib.Path | str, config, finals: Mapping[str, Mapp
   lines = [f"# {method} on {config.data.name}", "",
            f"LLM: {llm}, layers kept: {m.keep_layers if m.keep_layers > 0 else 'all'}, LoRA r={m.lora.rank} "
            f"α={m.lora.alpha}, head: {m.head}; train rows cap: {config.data.get('max_train_rows', -1)}.", "",
-           "| split | group | AUC | UAUC | GAUC | users in UAUC |", "|---|---|---|---|---|---|"]
+           "| split | group | AUC [95% CI] | UAUC [95% CI] | GAUC [95% CI] | users in UAUC |", "|---|---|---|---|---|---|"]
   for split, res in finals.items():
     for group, prefix in (("overall", ""), ("warm", "warm/"), ("cold", "cold/")):
       if f"{prefix}auc" in res:
-        lines.append(f"| {split} | {group} | {_f(res.get(prefix + 'auc'))} | {_f(res.get(prefix + 'uauc'))} | "
-                     f"{_f(res.get(prefix + 'gauc'))} | {res.get(prefix + 'uauc_users', '–')} |")
+        lines.append(f"| {split} | {group} | {_with_ci(res, prefix + 'auc')} | {_with_ci(res, prefix + 'uauc')} | "
+                     f"{_with_ci(res, prefix + 'gauc')} | {res.get(prefix + 'uauc_users', '–')} |")
   lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages]
   lines += ["", "## Reported in the papers (test splits, 7B LLMs)", "", "| method | AUC | UAUC | source |",
             "|---|---|---|---|"]
