@@ -177,7 +177,10 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
     assert (w / f).is_file(), f
   trains = _records(w, "train")
   assert all(k in trains[0] for k in ("step", "loss", "lr", "examples_per_s"))
-  assert f"| valid_small | overall | {full['valid_small']['auc']:.4f} |" in (w / "results.md").read_text()
+  lo, hi = full["valid_small"]["auc_ci"]  # the final evaluation's 95% bootstrap interval, shown beside the value
+  assert lo <= full["valid_small"]["auc"] <= hi
+  assert f"| valid_small | overall | {full['valid_small']['auc']:.4f} [{lo:.4f}, {hi:.4f}] |" in \
+      (w / "results.md").read_text()
   items = np.load(w / "embeddings/item_llm.npy")
   assert items.shape[1] == 32 and np.abs(items[1:]).sum() > 0  # mapped into the (tiny) LLM's width
 
