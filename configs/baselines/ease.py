@@ -9,4 +9,6 @@ from jaxrec.train.cf_config import base_config
 
 
 def get_config(arg=None):
-  return base_config(arg, model=dict(name="ease", l2=500.0))  # λ: chosen on ML-1M valid NDCG@10
+  # λ on ML-1M 8:1:1 valid NDCG@10 (all users): 100 → 0.2237, 250 → 0.2354, 500 → 0.2403, 1000 → 0.2413,
+  # 2000 → 0.2388; 500 keeps more coverage (0.287 against 0.256) for 0.001 less NDCG.
+  return base_config(arg, model=dict(name="ease", l2=500.0))
