@@ -26,6 +26,16 @@ from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_file
 
 CTR_FIELDS = ("user", "item", "label", "history", "history_len")
+CTR_METRICS = ("auc", "uauc", "gauc")
+TOPK_METRICS = ("precision", "recall", "ndcg", "hit", "coverage")
+
+
+def metric_names(kind: str, ks=()) -> list[str]:
+  """The metrics an evaluation of `kind` reports (what early stopping may read): 'ctr': auc / uauc / gauc, overall
+  and under 'warm/' and 'cold/'; 'topk': precision / recall / ndcg / hit / coverage @ each K."""
+  if kind == "ctr":
+    return [f"{g}{m}" for g in ("", "warm/", "cold/") for m in CTR_METRICS]
+  return [f"{m}@{k}" for m in TOPK_METRICS for k in ks]
 
 
 def split_arrays(split, fields: Sequence[str] = CTR_FIELDS) -> dict[str, np.ndarray]:

@@ -23,12 +23,10 @@ from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_dir
 from jaxrec.train import results as run_results
 from jaxrec.train.batches import ArrayBatcher
-from jaxrec.train.config import validate_loop_config
+from jaxrec.train.config import validate_early_stopping, validate_loop_config
 from jaxrec.train.task import Built
 from jaxrec.tree import merge
 
-CTR_METRICS = ("auc", "uauc", "gauc")
-TOPK_METRICS = ("precision", "recall", "ndcg", "hit", "coverage")
 
 
 def validate(config) -> None:
@@ -59,12 +57,7 @@ def validate(config) -> None:
     raise JaxrecError(f"config.eval.kind: expected 'ctr' or 'topk', got {kind!r}")
   if kind == "ctr" and m.get("loss", "bce") != "bce":
     raise JaxrecError(f"config.model.loss: CTR data (eval.kind='ctr') trains with 'bce', got {m.loss!r}")
-  names = ([f"{g}{x}" for g in ("", "warm/", "cold/") for x in CTR_METRICS] if kind == "ctr" else
-           [f"{x}@{k}" for x in TOPK_METRICS for k in config.eval.ks])
-  for i, stage in enumerate(config.stages):
-    if stage.early_stopping.metric not in names:
-      raise JaxrecError(f"config.stages[{i}].early_stopping.metric: expected one of {names}, got "
-                        f"{stage.early_stopping.metric!r}")
+  validate_early_stopping(config.stages, ev.metric_names(kind, config.eval.ks))
 
 
 def load_data(data_cfg):

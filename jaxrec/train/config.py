@@ -108,6 +108,13 @@ def validate_stages(stages, min_stages: int = 1) -> None:
            stage.init_from)
 
 
+def validate_early_stopping(stages, names) -> None:
+  """Each stage's early-stopping metric must be one the family's evaluator reports (`names`)."""
+  for i, stage in enumerate(stages):
+    _check(stage.early_stopping.metric in names, f"stages[{i}].early_stopping.metric", f"one of {list(names)}",
+           stage.early_stopping.metric)
+
+
 def validate_loop_config(config, min_stages: int = 1) -> None:
   """The loop-level fields plus every stage."""
   _check(config.batch_size >= 1, "batch_size", "an integer >= 1", config.batch_size)

@@ -29,10 +29,9 @@ from jaxrec.models import cf_source, fece
 from jaxrec.models.scoring import PYesScorer
 from jaxrec.paths import atomic_dir
 from jaxrec.train import cf_task, loop, results, workdir as run_dir
-from jaxrec.train.config import validate_loop_config
+from jaxrec.train.config import validate_early_stopping, validate_loop_config
 from jaxrec.train.task import Built
 
-CTR_NAMES = tuple(f"{g}{m}" for g in ("", "warm/", "cold/") for m in ("auc", "uauc", "gauc"))
 
 
 def validate(config) -> None:
@@ -45,9 +44,7 @@ def validate(config) -> None:
     if name is not None and name not in prompts.TEMPLATES:
       raise JaxrecError(f"config.stages[{i}].template: expected None or one of {sorted(prompts.TEMPLATES)}, got "
                         f"{name!r}")
-    if stage.early_stopping.metric not in CTR_NAMES:
-      raise JaxrecError(f"config.stages[{i}].early_stopping.metric: expected one of {list(CTR_NAMES)}, got "
-                        f"{stage.early_stopping.metric!r}")
+  validate_early_stopping(config.stages, ev.metric_names("ctr"))
   devices = jax.device_count()
   data_axis = devices // config.mesh.model if config.mesh.data == -1 else config.mesh.data
   if config.mesh.model < 1 or data_axis < 1 or data_axis * config.mesh.model > devices:

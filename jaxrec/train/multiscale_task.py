@@ -13,26 +13,22 @@ from __future__ import annotations
 import numpy as np
 import ml_collections
 
+from jaxrec import evaluate as ev
 from jaxrec.errors import JaxrecError
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import text as T
 from jaxrec.paths import atomic_dir
 from jaxrec.train import multiscale_data as D
-from jaxrec.train.config import validate_loop_config
+from jaxrec.train.config import validate_early_stopping, validate_loop_config
 from jaxrec.train.multiscale_eval import Evaluator, most_popular
 from jaxrec.train.multiscale_report import write_results as _write_results
 from jaxrec.train.task import Built
 
-TOPK_METRICS = ("precision", "recall", "ndcg", "hit", "coverage")
 
 
 def validate(config) -> None:
   validate_loop_config(config)
-  names = [f"{x}@{k}" for x in TOPK_METRICS for k in config.eval.ks]
-  for i, stage in enumerate(config.stages):
-    if stage.early_stopping.metric not in names:
-      raise JaxrecError(f"config.stages[{i}].early_stopping.metric: expected one of {names}, got "
-                        f"{stage.early_stopping.metric!r}")
+  validate_early_stopping(config.stages, ev.metric_names("topk", config.eval.ks))
 
 
 def load(config, workdir=None):
