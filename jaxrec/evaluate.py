@@ -105,14 +105,20 @@ def _finite_or_refused():
 PER_USER = "_per_user"  # key of the per-user arrays in a top-K result (saved beside metrics.json, not in it)
 
 
-def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int]) -> dict[str, float]:
-  """precision / recall / ndcg / hit / coverage at each K; `ranked` from full-catalogue ranking, train masked."""
-  out = {}
+def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int], per_user: bool = False) -> dict[str, Any]:
+  """precision / recall / ndcg / hit / coverage at each K; `ranked` from full-catalogue ranking, train masked. The
+  means come from one pass of per-user terms per K (`metrics.per_user_at_k`), kept under `PER_USER` with
+  `per_user`."""
+  out, terms = {}, {}
   for k in ks:
-    out.update({f"precision@{k}": M.precision_at_k(ranked, relevant, k), f"recall@{k}": M.recall_at_k(ranked, relevant, k),
-                f"ndcg@{k}": M.ndcg_at_k(ranked, relevant, k), f"hit@{k}": M.hit_rate_at_k(ranked, relevant, k),
-                f"coverage@{k}": M.coverage_at_k(ranked, n_items, k),
-                f"ndcg_se@{k}": M.standard_error(M.ndcg_per_user(ranked, relevant, k))})
+    t = M.per_user_at_k(ranked, relevant, k)  # {metric@k: [U']}
+    out.update({name: float(v.mean()) if len(v) else math.nan for name, v in t.items()})
+    out[f"coverage@{k}"] = M.coverage_at_k(ranked, n_items, k)
+    out[f"ndcg_se@{k}"] = M.standard_error(t[f"ndcg@{k}"])
+    terms.update(t)
+  if per_user:
+    scored = np.array([np.any(np.asarray(r) > 0) for r in relevant], bool)  # the users every mean runs over
+    out[PER_USER] = terms | {"scored": scored}
   return out
 
 
@@ -157,15 +163,11 @@ def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Ma
     with _finite_or_refused():
       ranked.append(M.top_k_from_scores(scores, kmax, excl))
   ranked = np.concatenate(ranked) if ranked else np.zeros((0, kmax), np.int64)
-  out = topk_metrics(ranked, relevant, n_items, ks)
+  out = topk_metrics(ranked, relevant, n_items, ks, per_user)
   out["n_users"] = len(users)
-  if not per_user:
-    return out
-  scored = np.array([np.any(np.asarray(r) > 0) for r in relevant], bool)  # the users every mean runs over
-  per_user = {"user": users[scored].astype(np.int64)}
-  for k in ks:
-    per_user.update(M.per_user_at_k(ranked, relevant, k))
-  out[PER_USER] = per_user
+  if per_user:
+    terms = out[PER_USER]
+    terms["user"] = users[terms.pop("scored")].astype(np.int64)
   return out
 
 
@@ -180,13 +182,13 @@ def write_per_user(folder: pathlib.Path | str, per_user: Mapping[str, Mapping[st
   them with `np.load(path, allow_pickle=False)`."""
   for split, arrays in per_user.items():
     with atomic_file(pathlib.Path(folder) / f"{split}.npz", "wb") as f:
-      np.savez(f, **{k.replace("@", "_at_"): np.asarray(v) for k, v in arrays.items()})
+      np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def read_per_user(path: pathlib.Path | str) -> dict[str, np.ndarray]:
-  """The arrays `write_per_user` wrote, keys back in metric form ('ndcg@10')."""
+  """The arrays `write_per_user` wrote ({'user', 'ndcg@10', ...})."""
   with np.load(path, allow_pickle=False) as z:
-    return {k.replace("_at_", "@"): z[k] for k in z.files}
+    return {k: z[k] for k in z.files}
 
 
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
