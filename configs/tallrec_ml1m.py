@@ -2,7 +2,8 @@
 
 TALLRec on CoLLM's ML-1M split: the text-only movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v,
 softmax over "Yes" / "No". One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~6 min).
-Arg: `tiny` (random 2-layer LLM: tests). Measured: benchmarks/results/configs/results.md.
+Args: `tiny` (random 2-layer LLM: tests), `paper` (CoLLM's TALLRec settings, all layers and rows, for
+accelerators: `llm_config.paper`). Measured: benchmarks/results/configs/results.md.
 """
 
 from jaxrec.config_util import parse_arg, sibling_config
@@ -12,7 +13,7 @@ from jaxrec.train.config import stage_config
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, tiny=False)
+  arg = parse_arg(arg, tiny=False, paper=False)
   config = llm_config.defaults()
   # configs/ml1m.py's data and budget (1,024 training rows, 256-row validation sample, 10 history titles), so the
   # text-only model and CoLLM-FaissRet are trained and compared on the same rows.
@@ -29,4 +30,6 @@ def get_config(arg=None):
       optimizer=dict(lr=1e-3, weight_decay=1e-3, warmup_steps=20, schedule="cosine"),
       early_stopping=dict(metric="auc", mode="max", patience=3))]
   config.eval = dict(split="valid_small", final_splits=["valid", "valid_small"])
+  if arg.paper:
+    llm_config.paper(config, epochs=1000)  # CoLLM's TALLRec baseline: max_epoch 1000 of 50 iterations
   return llm_config.tiny(config) if arg.tiny else config

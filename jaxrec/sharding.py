@@ -26,6 +26,7 @@ LOGICAL_RULES: tuple[tuple[str, str | None], ...] = (
     ("mlp", "model"),
     ("norm", None),
     ("lora_rank", None),
+    ("layers", None),  # the stacked layer axis of scan_layers: each device holds every layer of its shards
 )
 
 

@@ -201,6 +201,13 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
                 "history_label": sp.history_label[:5]})
   np.testing.assert_allclose(got, want, atol=1e-5)
 
+  # shared-prefix scoring (the default: rows of one user and history run their prompt prefix once, the <UserID>
+  # slot's vector inside it) gives the per-prompt scores
+  shared = runner.scores(params, table)
+  runner.config.shared_prefix = False
+  np.testing.assert_allclose(shared, runner.scores(params, table), atol=1e-5)
+  assert len(np.unique(sp.user)) < len(sp.user)  # some rows do share a prefix
+
   # restore_params rebuilds the same frozen subtrees, and the trained ones moved
   for name in ("llm", "cf"):
     for a, b in zip(jax.tree.leaves(params[name]), jax.tree.leaves(runner.params[name])):

@@ -38,6 +38,8 @@ def domain_template(data_name: str) -> str:
 class LLMScorer:
   """Renders (user history, candidate) pairs into prompts and scores them with a jitted `make_score_fn`."""
 
+  batches_itself = True  # `retrieval.score_candidates` hands it all pairs with a batch size
+
   def __init__(self, model, params, tok, template: str, item_text, data_cfg=None):
     from jaxrec.models.scoring import PYesScorer
 
@@ -47,8 +49,8 @@ class LLMScorer:
     self.scorer = PYesScorer(model)
     self.pad_id = prompts.pad_token_id(tok)
 
-  def encode(self, pairs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The model batch of `pairs`: input_ids / attention_mask [M, T], slot positions, user / item / history."""
+  def _split(self, pairs: Mapping[str, np.ndarray]):
+    """(the pairs as a `schema.Split`, their row fields) for prompt rendering and the CF source."""
     item = np.asarray(pairs["item"], np.int64)  # [M]
     m = len(item)
     history = np.asarray(pairs["history"], np.int64)  # [M, H]
@@ -58,18 +60,32 @@ class LLMScorer:
     split = schema.Split(user=user, item=item, label=np.zeros(m, np.float32), timestamp=np.full(m, -1, np.int64),
                          history=history, history_len=(history != 0).sum(1).astype(np.int32),
                          history_label=labels, warm=np.ones(m, bool))
+    return split, dict(user=user, item=item, history=history, history_label=labels, label=np.zeros(m, np.float32))
+
+  def encodings(self, pairs: Mapping[str, np.ndarray]) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """(unpadded prompt encodings, row fields) of `pairs` (see `prompts.tokenize`)."""
+    split, fields = self._split(pairs)
     f = self.fields
-    batch = prompts.encode(self.template, split, self.item_text, range(m), self.tok,
-                           prompt_history=int(f["prompt_history"]), quote_titles=bool(f["quote_titles"]),
-                           empty_history_text=f["empty_history_text"], proj_token_num=int(f["proj_token_num"]),
-                           pad_multiple=int(f["pad_multiple"]))
-    batch.update(user=user, item=item, history=history, history_label=labels, label=np.zeros(m, np.float32))
+    texts = prompts.render(self.template, split, self.item_text, range(len(split.item)),
+                           int(f["prompt_history"]), bool(f["quote_titles"]), f["empty_history_text"])
+    return prompts.tokenize(texts, self.tok, int(f["proj_token_num"])), fields
+
+  def encode(self, pairs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The model batch of `pairs`: input_ids / attention_mask [M, T], slot positions, user / item / history."""
+    encodings, fields = self.encodings(pairs)
+    batch = prompts.pad_left(encodings, self.pad_id, int(self.fields["pad_multiple"]))
+    batch.update(fields)
     return batch
 
   def __call__(self, pairs: Mapping[str, np.ndarray], batch_size: int | None = None,
-               progress: bool = False) -> np.ndarray:
-    """[M] P(Yes) of the pairs: one batch of all of them (a user's candidates), or batches of `batch_size`."""
+               progress: bool = False, shared: bool = True) -> np.ndarray:
+    """[M] P(Yes) of the pairs: one batch of all of them (a user's candidates), or batches of `batch_size`.
+    `shared`: pairs of one user and history run their common prompt prefix once (`jaxrec.models.prefix`)."""
     m = len(pairs["item"])
+    if shared:
+      encodings, fields = self.encodings(pairs)
+      return self.scorer.shared(self.params, encodings, fields, self.pad_id, int(self.fields["pad_multiple"]),
+                                progress=progress, batch_size=batch_size)
     take = lambda rows: {k: np.asarray(v)[rows] for k, v in pairs.items()}  # noqa: E731
     return self.scorer(self.params, m, lambda rows: self.encode(take(rows)), batch_size=batch_size,
                        progress=progress)

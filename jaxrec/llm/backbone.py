@@ -9,6 +9,10 @@ multi-scale recommender), and what they build: tokenizer, decoder config + param
   dtype: 'float32' | 'bfloat16' storage and compute dtype of the backbone (adapters and heads stay float32)
   keep_layers: int              budget knob: keep only the first N decoder layers (<= 0: all)
   remat: bool                   recompute each block in the backward pass (less memory, ~30% more compute)
+  scan_layers: bool             one `nn.scan` over the layers, params stacked [L, ...] under 'layers' (compiles one
+                                layer program, not L: deep models and `launch/plan.py`); LoRA alike on every layer
+  attention: 'einsum' | 'dpa'   attention as heads-first batched matmuls, or `jax.nn.dot_product_attention`
+                                (cuDNN's fused kernel on GPU; measured on CPU: benchmarks/results/throughput.md)
   lora: rank (0 = no adapters), alpha, dropout, targets (regexes over the backbone's parameter paths); scale α / r
 """
 
@@ -48,6 +52,8 @@ def fields() -> dict[str, Any]:
       "dtype": "float32",
       "keep_layers": -1,
       "remat": False,
+      "scan_layers": False,
+      "attention": "einsum",
       "lora": {"rank": 8, "alpha": 16.0, "dropout": 0.05, "targets": list(lora.DEFAULT_TARGETS)},
   }
 
@@ -64,6 +70,8 @@ def validate(cfg, min_rank: int = 0) -> None:
   _check(cfg.dtype in DTYPES, "dtype", f"one of {tuple(DTYPES)}", cfg.dtype)
   _check(is_int(cfg.keep_layers), "keep_layers", "an integer (<= 0 keeps all layers)", cfg.keep_layers)
   _check(isinstance(cfg.remat, bool), "remat", "True or False", cfg.remat)
+  _check(isinstance(cfg.scan_layers, bool), "scan_layers", "True or False", cfg.scan_layers)
+  _check(cfg.attention in ("einsum", "dpa"), "attention", "'einsum' or 'dpa'", cfg.attention)
   for key in cfg.random_llm.keys():
     _check(key in RANDOM_LLM, f"random_llm.{key}", f"one of {sorted(RANDOM_LLM)}", key)
   if cfg.llm == "random":
@@ -146,4 +154,5 @@ def load_llm(cfg, tok=None, seed: int = 0) -> tuple[LlamaConfig, dict[str, Any]]
 
 def decoder(cfg, llm_cfg: LlamaConfig) -> Decoder:
   """The Decoder module of `config.model` over `llm_cfg` (layers already truncated): its dtype, LoRA and remat."""
-  return make_decoder(llm_cfg, DTYPES[cfg.dtype], lora_config(cfg), remat=bool(cfg.remat))
+  return make_decoder(llm_cfg, DTYPES[cfg.dtype], lora_config(cfg), remat=bool(cfg.remat), attention=cfg.attention,
+                      scan_layers=bool(cfg.scan_layers))

@@ -80,6 +80,9 @@ def save_hf(directory: pathlib.Path, cfg: LlamaConfig, params: dict[str, Any], t
   """Writes config.json, model.safetensors and (given a transformers tokenizer) its files into `directory`."""
   from safetensors.numpy import save_file
 
+  from jaxrec.llm.stacking import unstack_layers
+
+  params = unstack_layers(params)  # transformers names each layer
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   (directory / "config.json").write_text(json.dumps(hf_config(cfg), indent=2, sort_keys=True) + "\n")

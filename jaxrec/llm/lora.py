@@ -67,8 +67,8 @@ def axes(adapters, params_axes) -> dict[str, Any]:
   out = {}
   for path in flatten(adapters):
     module, which = path.rsplit("/", 1)
-    k_in, k_out = tuple(flat_axes[module + "/kernel"])
-    out[path] = (k_in, "lora_rank") if which == "a" else ("lora_rank", k_out)
+    *lead, k_in, k_out = tuple(flat_axes[module + "/kernel"])  # lead: ('layers',) when stacked for scan
+    out[path] = (*lead, k_in, "lora_rank") if which == "a" else (*lead, "lora_rank", k_out)
   return unflatten(out)
 
 
@@ -117,7 +117,9 @@ def save_peft(directory, adapters, cfg: LoraConfig, num_layers: int, base_model:
   """Writes `adapter_config.json` + `adapter_model.safetensors` as PEFT does (atomically, as one directory)."""
   from safetensors.numpy import save_file
 
-  mods = flatten_modules(adapters)
+  from jaxrec.llm.stacking import unstack_layers
+
+  mods = flatten_modules(unstack_layers(adapters))  # PEFT names each layer
   names = sorted(_hf_module(p) for p in mods)
   leafs = sorted({n.rsplit(".", 1)[1] for n in names})
   every = sorted(f"model.layers.{i}.{'self_attn' if l[0] in 'qkvo' else 'mlp'}.{l}"

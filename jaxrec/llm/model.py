@@ -144,9 +144,14 @@ class Attention(nn.Module):
   param_dtype: Any
   lora_scale: float
   lora_dropout: float
+  attention: str = "einsum"
 
   @nn.compact
-  def __call__(self, x: Array, rope: tuple[Array, Array], bias: Array, deterministic: bool) -> Array:
+  def __call__(self, x: Array, rope: tuple[Array, Array], allowed: Array, deterministic: bool,
+               past: dict[str, Array] | None = None) -> tuple[Array, dict[str, Array]]:
+    """(output [B, T, D], this call's rotated keys / values {'k', 'v': [B, T, KV, Dh]}). `past` holds earlier keys /
+    values {'k', 'v': [B, S, KV, Dh]} (a shared prompt prefix) that the T new tokens attend to before themselves;
+    `allowed` [B, T, S + T] bool says which keys each query sees."""
     cfg = self.cfg
     b, t, _ = x.shape
     kv, g, dh = cfg.num_kv_heads, cfg.num_heads // cfg.num_kv_heads, cfg.head_dim
@@ -156,18 +161,31 @@ class Attention(nn.Module):
     k = Linear(kv * dh, ("embed", "kv_heads"), cfg.attention_bias, name="k_proj", **lin)(x, deterministic)
     v = Linear(kv * dh, ("embed", "kv_heads"), cfg.attention_bias, name="v_proj", **lin)(x, deterministic)
     q = apply_rope(q.reshape(b, t, cfg.num_heads, dh), *rope)  # [B, T, H, Dh]
-    k = apply_rope(k.reshape(b, t, kv, dh), *rope)  # [B, S, KV, Dh]
-    v = v.reshape(b, t, kv, dh)  # [B, S, KV, Dh]
-    # Grouped-query attention with the kv heads repeated to all H query heads and heads moved in front: XLA's CPU
-    # dot emitter runs [B·H, T, Dh] × [B·H, Dh, S] batched matmuls much faster than the 5-D grouped einsum.
-    q = q.transpose(0, 2, 1, 3)  # [B, H, T, Dh]
-    k = jnp.repeat(k, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
-    v = jnp.repeat(v, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
-    scores = jnp.einsum("bhtd,bhsd->bhts", q, k).astype(jnp.float32) / math.sqrt(dh)  # [B, H, T, S]
-    probs = jax.nn.softmax(scores + bias[:, None], axis=-1).astype(self.dtype)
-    out = jnp.einsum("bhts,bhsd->bhtd", probs, v)  # [B, H, T, Dh]
-    out = out.transpose(0, 2, 1, 3).reshape(b, t, cfg.num_heads * dh)  # [B, T, H·Dh]
-    return Linear(cfg.hidden_size, ("q_heads", "embed"), cfg.o_bias, name="o_proj", **lin)(out, deterministic)
+    k = apply_rope(k.reshape(b, t, kv, dh), *rope)  # [B, T, KV, Dh]
+    v = v.reshape(b, t, kv, dh)  # [B, T, KV, Dh]
+    new = {"k": k, "v": v}
+    if past is not None:
+      k = jnp.concatenate([past["k"].astype(k.dtype), k], axis=1)  # [B, S + T, KV, Dh]
+      v = jnp.concatenate([past["v"].astype(v.dtype), v], axis=1)  # [B, S + T, KV, Dh]
+    if self.attention == "dpa":
+      out = jax.nn.dot_product_attention(q, k, v, mask=allowed[:, None])  # [B, T, H, Dh]
+      out = out.reshape(b, t, cfg.num_heads * dh)
+    else:
+      # Grouped-query attention with the kv heads repeated to all H query heads and heads moved in front: XLA's CPU
+      # dot emitter runs [B·H, T, Dh] × [B·H, Dh, S] batched matmuls much faster than the 5-D grouped einsum.
+      q = q.transpose(0, 2, 1, 3)  # [B, H, T, Dh]
+      k = jnp.repeat(k, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
+      v = jnp.repeat(v, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
+      # float32 accumulation in both products (bf16-accumulating dots are the slow path on CPU); the mask is applied
+      # where the scores are made, so no [B, H, T, S] bias is ever stored. Masked scores get the float32 minimum,
+      # as transformers does, so a fully padded row stays finite.
+      scores = jnp.einsum("bhtd,bhsd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(dh)
+      scores = jnp.where(allowed[:, None], scores, jnp.finfo(jnp.float32).min)  # [B, H, T, S]
+      probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
+      out = jnp.einsum("bhts,bhsd->bhtd", probs, v, preferred_element_type=jnp.float32).astype(self.dtype)
+      out = out.transpose(0, 2, 1, 3).reshape(b, t, cfg.num_heads * dh)  # [B, T, H·Dh]
+    out = Linear(cfg.hidden_size, ("q_heads", "embed"), cfg.o_bias, name="o_proj", **lin)(out, deterministic)
+    return out, new
 
 
 class MLP(nn.Module):
@@ -188,21 +206,32 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+  """One decoder layer. Returns (x, per-layer outputs): {'k', 'v'} when `want_kv`, 'h' (its output) when
+  `want_hidden`; the same signature serves the Python loop and `nn.scan` (whose ys stack them over layers)."""
+
   cfg: LlamaConfig
   dtype: Any
   param_dtype: Any
   lora_scale: float
   lora_dropout: float
+  attention: str = "einsum"
 
   @nn.compact
-  def __call__(self, x: Array, rope: tuple[Array, Array], bias: Array, deterministic: bool) -> Array:
+  def __call__(self, x: Array, rope: tuple[Array, Array], allowed: Array, deterministic: bool,
+               past: dict[str, Array] | None = None, want_kv: bool = False,
+               want_hidden: bool = False) -> tuple[Array, dict[str, Array]]:
     kw = dict(cfg=self.cfg, dtype=self.dtype, param_dtype=self.param_dtype, lora_scale=self.lora_scale,
               lora_dropout=self.lora_dropout)
     norm = dict(eps=self.cfg.rms_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype)
     h = RMSNorm(name="input_layernorm", **norm)(x)
-    x = x + Attention(name="self_attn", **kw)(h, rope, bias, deterministic)
+    a, kv = Attention(name="self_attn", attention=self.attention, **kw)(h, rope, allowed, deterministic, past)
+    x = x + a
     h = RMSNorm(name="post_attention_layernorm", **norm)(x)
-    return x + MLP(name="mlp", **kw)(h, deterministic)
+    x = x + MLP(name="mlp", **kw)(h, deterministic)
+    ys = dict(kv) if want_kv else {}
+    if want_hidden:
+      ys["h"] = x
+    return x, ys
 
 
 class Decoder(nn.Module):
@@ -215,13 +244,22 @@ class Decoder(nn.Module):
   lora_scale: float = 1.0
   lora_dropout: float = 0.0
   remat: bool = False  # recompute each block in the backward pass: less memory, ~30% more compute
+  scan_layers: bool = False  # one `nn.scan` over stacked layer params ('layers/...' [L, ...]): compiles once
+  attention: str = "einsum"  # 'einsum' (heads-first batched matmuls) or 'dpa' (jax.nn.dot_product_attention)
 
   def setup(self):
     cfg = self.cfg
     self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, self.dtype, self.param_dtype)
-    block = nn.remat(Block, static_argnums=(4,)) if self.remat else Block
-    self.layers = [block(cfg, self.dtype, self.param_dtype, self.lora_scale, self.lora_dropout)
-                   for _ in range(cfg.num_layers)]
+    # static: deterministic, want_kv, want_hidden (argument indices count `self`)
+    block = nn.remat(Block, static_argnums=(4, 6, 7)) if self.remat else Block
+    args = (cfg, self.dtype, self.param_dtype, self.lora_scale, self.lora_dropout, self.attention)
+    if self.scan_layers:
+      scanned = nn.scan(block, variable_axes={"params": 0, "lora": 0}, split_rngs={"params": True, "dropout": True},
+                        in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, nn.broadcast, nn.broadcast),
+                        length=cfg.num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
+      self.layers = scanned(*args)
+    else:
+      self.layers = [block(*args) for _ in range(cfg.num_layers)]
     self.norm = RMSNorm(cfg.rms_norm_eps, self.dtype, self.param_dtype)
     if not cfg.tie_word_embeddings:
       self.lm_head = self.param("lm_head", nn.with_logical_partitioning(_init, ("embed", "vocab")),
@@ -242,6 +280,9 @@ class Decoder(nn.Module):
       output_hidden_states: bool = False,
       compute_logits: bool = True,
       deterministic: bool = True,
+      past_kv: dict[str, Array] | None = None,
+      past_mask: Array | None = None,
+      return_kv: bool = False,
   ) -> dict[str, Any]:
     """Runs the decoder.
 
@@ -253,28 +294,46 @@ class Decoder(nn.Module):
       output_hidden_states: also return every layer's hidden states: the embeddings, then each block's output, the
         last one after the final norm (transformers' convention, so they compare one to one).
       compute_logits: False skips the head altogether (encoders only need hidden states).
+      past_kv: {'k', 'v': [L, B, S, KV, Dh]} keys / values of a prefix that precedes these tokens (from an earlier
+        call's `kv`, gathered to this batch's rows); positions continue after its real tokens.
+      past_mask: [B, S], 1 for the prefix's real tokens (padding may sit anywhere: it is masked out).
+      return_kv: also return this call's keys / values as `kv` {'k', 'v': [L, B, T, KV, Dh]}.
 
     Returns:
       dict with `logits` [B, P or T, V' or V] float32, `last_hidden_state` [B, T, D] (after the final norm) and,
-      on request, `hidden_states`: a tuple of L + 1 arrays [B, T, D].
+      on request, `hidden_states`: a tuple of L + 1 arrays [B, T, D], and `kv`.
     """
     x = self.embed(input_ids) if inputs_embeds is None else inputs_embeds.astype(self.dtype)  # [B, T, D]
-    b, t = x.shape[:2]
+    x0, (b, t) = x, x.shape[:2]
     mask = jnp.ones((b, t), jnp.int32) if attention_mask is None else attention_mask.astype(jnp.int32)
-    positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)  # [B, T]
-    allowed = jnp.tril(jnp.ones((t, t), bool))[None] & (mask[:, None, :] > 0)  # [B, T, S]
-    bias = jnp.where(allowed, 0.0, jnp.finfo(jnp.float32).min)  # [B, T, S]
+    allowed = jnp.tril(jnp.ones((t, t), bool))[None] & (mask[:, None, :] > 0)  # [B, T, T]
+    offset = 0
+    if past_kv is not None:
+      pm = past_mask.astype(jnp.int32)  # [B, S]
+      offset = jnp.sum(pm, axis=-1, keepdims=True)  # [B, 1] real prefix tokens
+      allowed = jnp.concatenate([jnp.broadcast_to(pm[:, None, :] > 0, (b, t, pm.shape[1])), allowed], -1)
+    positions = jnp.maximum(offset + jnp.cumsum(mask, axis=-1) - 1, 0)  # [B, T]
     rope = rope_tables(positions, rope_inv_freq(self.cfg), self.dtype)
 
-    hidden = [x] if output_hidden_states else None
-    for layer in self.layers:
-      x = layer(x, rope, bias, deterministic)
-      if output_hidden_states:
-        hidden.append(x)
+    if self.scan_layers:
+      x, ys = self.layers(x, rope, allowed, deterministic, past_kv, return_kv, output_hidden_states)  # ys [L, ...]
+      layer_out = [ys["h"][i] for i in range(self.cfg.num_layers)] if output_hidden_states else []
+      kv = {"k": ys["k"], "v": ys["v"]} if return_kv else None
+    else:
+      collected = []
+      for i, layer in enumerate(self.layers):
+        past = None if past_kv is None else {"k": past_kv["k"][i], "v": past_kv["v"][i]}
+        x, ys = layer(x, rope, allowed, deterministic, past, return_kv, output_hidden_states)
+        collected.append(ys)
+      layer_out = [ys["h"] for ys in collected] if output_hidden_states else []
+      kv = ({n: jnp.stack([ys[n] for ys in collected]) for n in ("k", "v")} if return_kv else None)
+    hidden = [x0] + layer_out
     final = self.norm(x)  # [B, T, D]
     out = {"last_hidden_state": final}
     if output_hidden_states:
       out["hidden_states"] = tuple(hidden[:-1]) + (final,)  # transformers' convention: the last one is normed
+    if return_kv:
+      out["kv"] = kv
     if compute_logits:
       out["logits"] = self.logits(final, logit_positions, logit_token_ids)
     return out
@@ -320,8 +379,9 @@ def param_axes(cfg: LlamaConfig):
 
 
 def make_decoder(cfg: LlamaConfig, dtype=jnp.float32, lora_cfg: lora.LoraConfig | None = None,
-                 remat: bool = False) -> Decoder:
+                 remat: bool = False, scan_layers: bool = False, attention: str = "einsum") -> Decoder:
   """A Decoder with `lora_cfg`'s scale α / r (PEFT's convention) and dropout; without adapters both are unused."""
+  kw = dict(dtype=dtype, remat=remat, scan_layers=scan_layers, attention=attention)
   if lora_cfg is None:
-    return Decoder(cfg, dtype=dtype, remat=remat)
-  return Decoder(cfg, dtype=dtype, lora_scale=lora_cfg.scale, lora_dropout=lora_cfg.dropout, remat=remat)
+    return Decoder(cfg, **kw)
+  return Decoder(cfg, lora_scale=lora_cfg.scale, lora_dropout=lora_cfg.dropout, **kw)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import backbone
+from jaxrec.llm import backbone, stacking
 from jaxrec.models import cf_source
 from jaxrec.models.config import validate
 from jaxrec.models.llmrec import LLMRec, answer_token_ids
@@ -74,4 +74,7 @@ def build(model_cfg, *, tokenizer, template: str, llm=None, cf_params=None, cf_m
                  head=model_cfg.head, proj_token_num=int(model_cfg.proj_token_num), cf=source,
                  fece_hidden_factor=int(model_cfg.fece.hidden_factor))
   params = model.init(jax.random.fold_in(jax.random.PRNGKey(seed), 1), llm_params, lcfg, cf_params)
+  if model_cfg.scan_layers:  # loaded and adapted per layer, stacked once for nn.scan
+    params["llm"] = stacking.stack_layers(params["llm"], "config.model.llm")
+    params["lora"] = stacking.stack_layers(params["lora"], "config.model.lora.targets")
   return model, params

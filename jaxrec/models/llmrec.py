@@ -111,23 +111,44 @@ class LLMRec:
 
   def answer_logits(self, params, batch, rng: Array | None = None) -> Array:
     """[B, 2] float32 logits of (Yes, No) at the last prompt position; `rng` turns on LoRA dropout (training)."""
-    b, t = batch["input_ids"].shape
     variables = {"params": params["llm"], "lora": params.get("lora", {})}
     out = self.decoder.apply(
         variables, inputs_embeds=self.inputs_embeds(params, batch), attention_mask=batch["attention_mask"],
         compute_logits=False, deterministic=rng is None, rngs=None if rng is None else {"dropout": rng})
+    return self._head(params, out["last_hidden_state"])
+
+  def shared_answer_logits(self, params, prefix, suffix) -> Array:
+    """[B, 2] (Yes, No) logits of suffix rows scored after their group's prefix (`jaxrec.models.prefix`): the
+    prefix batch [G, Tp] runs once and keeps its keys / values, each suffix row [B, Ts] attends to its group's
+    (`suffix['group']` [B]). Equal to `answer_logits` of the whole prompts (deterministic)."""
+    variables = {"params": params["llm"], "lora": params.get("lora", {})}
+    pre = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, prefix),
+                             attention_mask=prefix["attention_mask"], compute_logits=False, return_kv=True)
+    group = suffix["group"]  # [B]
+    past = jax.tree_util.tree_map(lambda x: jnp.take(x, group, axis=1), pre["kv"])  # [L, B, Tp, KV, Dh]
+    out = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, suffix),
+                             attention_mask=suffix["attention_mask"], past_kv=past,
+                             past_mask=jnp.take(prefix["attention_mask"], group, axis=0), compute_logits=False)
+    return self._head(params, out["last_hidden_state"])
+
+  def _head(self, params, final: Array) -> Array:
+    """[B, 2] float32 (Yes, No) logits read at the last column of normed hidden states `final` [B, T, D]."""
     # The two head rows are applied in float32 whatever the compute dtype: bfloat16 logits keep ~3 digits, which
     # ties many scores and blurs AUC. Same head code as the decoder's (tied or not), on a float32 clone.
+    b, t = final.shape[:2]
     head = self.decoder.clone(dtype=jnp.float32)
     positions = jnp.full((b, 1), t - 1, jnp.int32)  # left padding: the last prompt token is column T - 1
-    logits = head.apply({"params": params["llm"]}, out["last_hidden_state"].astype(jnp.float32), positions,
+    logits = head.apply({"params": params["llm"]}, final.astype(jnp.float32), positions,
                         jnp.asarray(self.answer_ids, jnp.int32), method=Decoder.logits)  # [B, 1, 2]
     return logits[:, 0]  # [B, 2]
 
+  def z_of(self, logits: Array) -> Array:
+    """[B] z with P(Yes) = sigmoid(z) from [B, 2] (Yes, No) logits (see the module docstring for each head)."""
+    return logits[:, 0] if self.head == "collm" else logits[:, 0] - logits[:, 1]
+
   def score_logits(self, params, batch, rng: Array | None = None) -> Array:
     """[B] z with P(Yes) = sigmoid(z) (see the module docstring for each head)."""
-    logits = self.answer_logits(params, batch, rng)  # [B, 2]
-    return logits[:, 0] if self.head == "collm" else logits[:, 0] - logits[:, 1]
+    return self.z_of(self.answer_logits(params, batch, rng))
 
   def probabilities(self, params, batch) -> Array:
     """[B] P(Yes), deterministic."""
@@ -158,5 +179,14 @@ def make_score_fn(model: LLMRec):
 
   def score_fn(params, batch):
     return model.probabilities(params, batch)
+
+  return score_fn
+
+
+def make_shared_score_fn(model: LLMRec):
+  """`score_fn(params, prefix, suffix) -> [B] P(Yes)` of suffix rows after their shared prefixes."""
+
+  def score_fn(params, prefix, suffix):
+    return jax.nn.sigmoid(model.z_of(model.shared_answer_logits(params, prefix, suffix)))
 
   return score_fn

@@ -88,6 +88,8 @@ def validate(m) -> None:
   _check(m.align.m in ("learned", "identity"), "align.m", "'learned' or 'identity'", m.align.m)
   _check(m.align.lam >= 0, "align.lam", "λ >= 0", m.align.lam)
   backbone.validate(m, min_rank=1)
+  # its LoRA targets pick layers by index (per scale) and it reads per-layer hidden states: per-layer params only
+  _check(not m.scan_layers, "scan_layers", "False (the multi-scale recommender adapts chosen layers)", m.scan_layers)
   _check(m.loss.rec in REC_LOSSES, "loss.rec", f"one of {REC_LOSSES}", m.loss.rec)
   _check(m.loss.align in ALIGN_LOSSES, "loss.align", f"one of {ALIGN_LOSSES}", m.loss.align)
   _check(m.loss.beta >= 0, "loss.beta", "β >= 0", m.loss.beta)

@@ -29,6 +29,7 @@ def defaults() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       seed=0,
       eval_batch_size=16,  # prompts per scoring batch
+      shared_prefix=True,  # scoring: rows of one user and history run their common prompt prefix once (exact)
       log_every=8,
       checkpoint_every=32,
       mesh=dict(data=-1, model=1),  # devices on the data / model axes (-1 = all that remain)
@@ -65,4 +66,24 @@ def tiny(config) -> ml_collections.ConfigDict:
     stage.num_epochs, stage.max_steps, stage.eval_every = 1, 4, 2
   if "cf_train" in config:
     cf_config.tiny(config.cf_train)
+  return config
+
+
+def paper(config, epochs: int) -> ml_collections.ConfigDict:
+  """The `paper` arg of the LLM-recommender configs: CoLLM's released recipe (train_configs/
+  collm_pretrain_mf_ood.yaml and 0924-tallrec-qwen-ml.yaml in zyang1580/CoLLM; the same optimiser for its TALLRec
+  baseline) on the whole data, for accelerators. An 'epoch' there is 50 iterations of 16 prompts, validated after
+  each; `epochs` of them at most per stage (CoLLM: 200; its TALLRec: 1000)."""
+  config.data.max_train_rows = -1  # every training row
+  config.data.max_eval_rows = -1  # early stopping reads the whole validation split
+  config.model.keep_layers = -1  # every layer
+  config.model.dtype = "bfloat16"  # CoLLM trains under torch amp
+  config.model.scan_layers = True  # one compiled layer program for a 32-layer backbone
+  config.batch_size, config.eval_batch_size = 16, 64  # batch_size_train / batch_size_eval
+  for stage in config.stages:
+    stage.num_epochs, stage.max_steps = 1000, epochs * 50  # max_epoch × iters_per_epoch
+    stage.eval_every = 50  # one CoLLM epoch
+    stage.optimizer.update(lr=1e-3, end_lr_ratio=0.08,  # init_lr 1e-3 → min_lr 8e-5, linear_warmup_cosine_lr
+                           warmup_steps=200, weight_decay=1e-3)
+    stage.early_stopping.patience = 20  # ours: CoLLM keeps the best validation checkpoint of all its epochs
   return config

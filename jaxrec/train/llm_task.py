@@ -23,7 +23,7 @@ from jax.sharding import PartitionSpec as P
 from jaxrec import evaluate as ev, models, sharding
 from jaxrec.data import load_dataset, load_split_file, pipeline, prompts
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import backbone, loading, lora
+from jaxrec.llm import backbone, loading, lora, stacking
 from jaxrec.llm.model import param_axes
 from jaxrec.models import cf_source, fece
 from jaxrec.models.scoring import PYesScorer
@@ -84,12 +84,20 @@ def mesh_and_axes(config, model, params):
   model_axis = int(config.mesh.model)
   data_axis = jax.device_count() // model_axis if config.mesh.data == -1 else int(config.mesh.data)
   mesh = sharding.make_mesh(data_axis, model_axis, devices=jax.devices()[:data_axis * model_axis])
+  return mesh, params_axes(model, params)
+
+
+def params_axes(model, params):
+  """Logical axes of an LLMRec params tree (concrete or abstract): the backbone's own (stacked for scan_layers),
+  adapters from their kernels, everything else replicated."""
   llm_axes = param_axes(model.decoder.cfg)
+  if model.decoder.scan_layers:
+    llm_axes = stacking.stacked_axes(llm_axes, model.decoder.cfg.num_layers)
   axes = {k: jax.tree.map(lambda _: P(), v) for k, v in params.items()}
   axes["llm"] = llm_axes
   if "lora" in params:
     axes["lora"] = lora.axes(params["lora"], llm_axes)
-  return mesh, axes
+  return axes
 
 
 class PromptData:
@@ -108,7 +116,7 @@ class PromptData:
 
 
 _INPUTS = ("input_ids", "attention_mask", "user_slot_pos", "item_slot_pos", "user", "item", "label", "history",
-           "history_len", "history_label")
+           "history_len", "history_label", "group")
 
 
 def _model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -125,7 +133,8 @@ class Runner:
     self.mesh, self.axes = mesh_and_axes(config, self.model, params)
     self.params = sharding.shard_tree(params, self.axes, self.mesh)
     self.scorer = PYesScorer(self.model, int(config.eval_batch_size),
-                             place=lambda batch: sharding.shard_batch(_model_inputs(batch), self.mesh))
+                             place=lambda batch: sharding.shard_batch(_model_inputs(batch), self.mesh),
+                             data_shards=int(self.mesh.shape["data"]))
     self.default_template, _ = models.prompt_settings(config.model, config.data)
     self._tables: dict[tuple, pipeline.PromptTable] = {}
 
@@ -138,7 +147,13 @@ class Runner:
     return self._tables[key]
 
   def scores(self, params, table: pipeline.PromptTable) -> np.ndarray:
-    """[N] P(Yes) of every row of `table`, in row order."""
+    """[N] P(Yes) of every row of `table`, in row order; rows of one user and history run their common prompt
+    prefix once unless config.shared_prefix is False (the same scores either way)."""
+    if self.config.get("shared_prefix", True):
+      split = table.split
+      fields = dict(user=split.user, item=split.item, history=split.history, history_label=split.history_label)
+      return self.scorer.shared(params, table.encodings, fields, table.pad_id, table.pad_multiple,
+                                progress=self.progress, desc="scoring")
     return self.scorer(params, len(table), table.collate, table.lengths, progress=self.progress,
                        desc="scoring")
 

@@ -1,0 +1,79 @@
+"""Is bf16 scoring exact enough? A trained LLM-recommender run's split scored in float32 and in bfloat16 (float32
+accumulation, float32 head), AUC / UAUC of both with their bootstrap intervals, the largest |ΔP(Yes)| and rows/s.
+
+  python benchmarks/scoring_precision.py --workdir=workdirs/collm_ml1m --split=valid
+
+The same rows, the same shared-prefix batching; only the backbone's compute dtype (and its weights' storage)
+differ. The criterion of issue #13: |AUC(bf16) − AUC(f32)| ≤ 0.002 on the full split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--split", default="valid")
+  p.add_argument("--output", default="")
+  args = p.parse_args()
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxrec import evaluate as ev
+  from jaxrec.models.scoring import PYesScorer
+  from jaxrec.train import llm_task, loop, workdir as run_dir
+
+  config = run_dir.read_config(args.workdir)
+  runner = llm_task.Runner(config)
+  params = loop.restore_params(config, args.workdir, runner.params)
+  table = runner.table(args.split)
+  split = table.split
+  fields = dict(user=split.user, item=split.item, history=split.history, history_label=split.history_label)
+  print(f"{args.workdir} on {args.split} ({len(split.user)} rows), {config.model.keep_layers} layers; "
+        f"{_common.machine()}")
+  out = {}
+  for name, dtype in (("float32", jnp.float32), ("bfloat16", jnp.bfloat16)):
+    model = dataclasses.replace(runner.model, decoder=runner.model.decoder.clone(dtype=dtype))
+    cast = {**params, "llm": jax.tree.map(lambda x: x.astype(dtype), params["llm"])}
+    scorer = PYesScorer(model, int(config.eval_batch_size), place=runner.scorer.place,
+                        data_shards=runner.scorer.data_shards)
+    t0 = time.perf_counter()
+    scores = scorer.shared(cast, table.encodings, fields, table.pad_id, table.pad_multiple, progress=True,
+                           desc=name)
+    seconds = time.perf_counter() - t0
+    m = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals=True)
+    out[name] = dict(seconds=seconds, rows_per_s=len(scores) / seconds, scores=scores,
+                     **{k: m["all"][k] for k in ("auc", "uauc", "auc_ci", "uauc_ci")})
+  a, b = out["float32"], out["bfloat16"]
+  for name, r in out.items():
+    print(f"{name:>9}: AUC {r['auc']:.4f} [{r['auc_ci'][0]:.4f}, {r['auc_ci'][1]:.4f}]  UAUC {r['uauc']:.4f} "
+          f"[{r['uauc_ci'][0]:.4f}, {r['uauc_ci'][1]:.4f}]  {r['rows_per_s']:.1f} rows/s (first pass, compiles "
+          f"included)")
+  diff = float(np.max(np.abs(a["scores"] - b["scores"])))
+  print(f"|ΔAUC| = {abs(a['auc'] - b['auc']):.4f}, |ΔUAUC| = {abs(a['uauc'] - b['uauc']):.4f}, "
+        f"max |ΔP(Yes)| = {diff:.4f}; criterion |ΔAUC| ≤ 0.002: "
+        f"{'met' if abs(a['auc'] - b['auc']) <= 0.002 else 'missed'}")
+  if args.output:
+    for r in out.values():
+      r.pop("scores")
+    with open(args.output, "w") as f:
+      json.dump({"machine": _common.machine(), "workdir": args.workdir, "split": args.split, **out,
+                 "max_abs_dp": diff}, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
