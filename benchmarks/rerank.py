@@ -61,16 +61,13 @@ def main() -> None:
                     history_label=np.repeat(split.history_label[r:r + 1], k, 0))
 
       users = [pairs_of(r) for r in picks]
-      times, diff = {}, 0.0
+      times, scores = {}, {}
       for shared in (False, True):
         scorer(users[0], shared=shared)  # compile
         t0 = time.perf_counter()
-        out = [scorer(u, shared=shared) for u in users[1:]]
+        scores[shared] = [scorer(u, shared=shared) for u in users[1:]]
         times[shared] = time.perf_counter() - t0
-        if shared:
-          diff = max(float(np.max(np.abs(a - b))) for a, b in zip(out, plain))
-        else:
-          plain = out
+      diff = max(float(np.max(np.abs(a - b))) for a, b in zip(scores[True], scores[False]))
       ups = {s: n_users / t for s, t in times.items()}
       rows.append(dict(layers=layers, k=k, users=n_users, per_prompt_users_per_s=ups[False],
                        shared_users_per_s=ups[True], speedup=ups[True] / ups[False], max_abs_dp=diff))

@@ -38,6 +38,7 @@ def main() -> None:
   from jaxrec.train import llm_task, loop, workdir as run_dir
 
   config = run_dir.read_config(args.workdir)
+  config.data.max_eval_rows = -1  # the whole split, whatever sample the run validated on
   runner = llm_task.Runner(config)
   params = loop.restore_params(config, args.workdir, runner.params)
   table = runner.table(args.split)
@@ -57,7 +58,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     m = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals=True)
     out[name] = dict(seconds=seconds, rows_per_s=len(scores) / seconds, scores=scores,
-                     **{k: m["all"][k] for k in ("auc", "uauc", "auc_ci", "uauc_ci")})
+                     **{k: m[k] for k in ("auc", "uauc", "auc_ci", "uauc_ci")})
   a, b = out["float32"], out["bfloat16"]
   for name, r in out.items():
     print(f"{name:>9}: AUC {r['auc']:.4f} [{r['auc_ci'][0]:.4f}, {r['auc_ci'][1]:.4f}]  UAUC {r['uauc']:.4f} "

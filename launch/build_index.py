@@ -38,7 +38,7 @@ def main(argv):
     _cli.fail("--workdir is required")
   try:
     from jaxrec import index as I
-    index, path = I.build_for_run(_WORKDIR.value, cfg)
+    index, path = I.build_for_run(_WORKDIR.value, cfg, progress=True)
     device = "GPU" if index.on_gpu else "CPU"
     print(f"built {cfg.kind} index of {index.ntotal} items × {index.vectors.shape[1]} on {device} in "
           f"{index.build_seconds:.2f} s → {path}", flush=True)

@@ -42,3 +42,21 @@ def torch_logits(model, ids, mask, pos, **kw):
   with torch.no_grad():
     return model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), position_ids=torch.tensor(pos),
                  **kw)
+
+
+def tiny_decoder():
+  """(LlamaConfig, params, adapters) of a random 3-layer grouped-query decoder with LoRA on q / v whose B ≠ 0 (so
+  the adapters change every layer's keys, values and outputs)."""
+  import flax.linen as nn
+  import jax
+  import jax.numpy as jnp
+
+  from jaxrec.llm import lora
+  from jaxrec.llm.config import LlamaConfig
+  from jaxrec.llm.model import Decoder
+
+  cfg = LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=64, num_layers=3, num_heads=4, num_kv_heads=2,
+                    head_dim=8)
+  params = nn.meta.unbox(Decoder(cfg).init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"])
+  adapters = lora.init(params, lora.LoraConfig(rank=4, alpha=8.0, dropout=0.0), jax.random.key(1))
+  return cfg, params, jax.tree.map(lambda x: x + 0.05, adapters)

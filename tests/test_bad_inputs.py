@@ -87,6 +87,15 @@ def test_bad_config_values(refuse, shared_data, override, expect):
   refuse(MF, f"--config.data.root={shared_data}", override, expect=expect)
 
 
+@pytest.mark.parametrize("override, expect", [
+    ("--config.eval_dtype=float16", "config.eval_dtype: expected '' (the model's dtype) or one of"),
+    ("--config.model.attention=flash", "config.model.attention: expected 'einsum' or 'dpa'"),
+    ("--config.model.scan_layers=3", "scan_layers"),
+])
+def test_bad_llm_config_values(refuse, shared_data, override, expect):
+  refuse(COLLM, f"--config.data.root={shared_data}", override, expect=expect)
+
+
 def test_unknown_config_arg_token(refuse, shared_data):
   refuse(f"--config={REPO}/configs/baselines/mf.py:tinyy", f"--config.data.root={shared_data}",
          expect="unknown token")

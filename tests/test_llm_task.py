@@ -199,13 +199,15 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   sp = table.split
   got = scorer({"user": sp.user[:5], "item": sp.item[:5], "history": sp.history[:5],
                 "history_label": sp.history_label[:5]})
-  np.testing.assert_allclose(got, want, atol=1e-5)
+  # both score in bf16 (config.eval_dtype) but in other batches, so their float32 sums of bf16 products add up in
+  # another order: ~1e-5 apart, where float32 scoring agrees to 1e-7
+  np.testing.assert_allclose(got, want, atol=1e-4)
 
   # shared-prefix scoring (the default: rows of one user and history run their prompt prefix once, the <UserID>
   # slot's vector inside it) gives the per-prompt scores
   shared = runner.scores(params, table)
   runner.config.shared_prefix = False
-  np.testing.assert_allclose(shared, runner.scores(params, table), atol=1e-5)
+  np.testing.assert_allclose(shared, runner.scores(params, table), atol=1e-4)  # bf16, other batches (above)
   assert len(np.unique(sp.user)) < len(sp.user)  # some rows do share a prefix
 
   # restore_params rebuilds the same frozen subtrees, and the trained ones moved
@@ -231,7 +233,7 @@ def test_tiny_configs_of_every_dataset_build(shared_data):
   for name in CONFIGS:
     for arg in ("tiny", "tiny,collm_order", None):
       if name.startswith("tallrec") and arg and "collm_order" in arg:  # one stage: no order to choose
-        with pytest.raises(JaxrecError, match="unknown token 'collm_order'; expected one of \\['tiny'\\]"):
+        with pytest.raises(JaxrecError, match="unknown token 'collm_order'; expected one of \\[.*'tiny'\\]"):
           _config(name, arg)
         continue
       config = _config(name, arg)

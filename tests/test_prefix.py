@@ -2,27 +2,21 @@
 scores of each prompt alone. Tolerance 1e-5 in float32 (the measured differences are ~1e-7: the same arithmetic in
 another order)."""
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrec.llm import lora
-from jaxrec.llm.config import LlamaConfig
 from jaxrec.llm.model import Decoder
 from jaxrec.models import prefix
 
-CFG = LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=64, num_layers=3, num_heads=4, num_kv_heads=2,
-                  head_dim=8)
+from llm_fixtures import tiny_decoder  # noqa: E402
+
+CFG, _PARAMS, _ADAPTERS = tiny_decoder()
 
 
 @pytest.fixture(scope="module")
 def tiny():
-  params = nn.meta.unbox(Decoder(CFG).init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"])
-  adapters = lora.init(params, lora.LoraConfig(rank=4, alpha=8.0, dropout=0.0), jax.random.key(1))
-  adapters = jax.tree.map(lambda x: x + 0.05, adapters)  # B ≠ 0: the adapters change the keys / values
-  return {"params": params, "lora": adapters}
+  return {"params": _PARAMS, "lora": _ADAPTERS}
 
 
 @pytest.mark.parametrize("cut", [1, 6, 10])

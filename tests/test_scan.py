@@ -12,20 +12,18 @@ import numpy as np
 import pytest
 
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import lora, stacking
+from jaxrec.llm import stacking
 from jaxrec.llm.config import LlamaConfig
 from jaxrec.llm.model import Decoder
+from llm_fixtures import tiny_decoder
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CFG = LlamaConfig(vocab_size=101, hidden_size=32, intermediate_size=64, num_layers=3, num_heads=4, num_kv_heads=2,
-                  head_dim=8)
+CFG, _PARAMS, _ADAPTERS = tiny_decoder()
 
 
 @pytest.fixture(scope="module")
 def weights():
-  params = nn.meta.unbox(Decoder(CFG).init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))["params"])
-  adapters = lora.init(params, lora.LoraConfig(rank=4, alpha=8.0, dropout=0.0), jax.random.key(1))
-  return params, jax.tree.map(lambda x: x + 0.05, adapters)
+  return _PARAMS, _ADAPTERS
 
 
 def test_scanned_decoder_equals_the_layer_loop_forward_and_backward(weights):
@@ -85,6 +83,7 @@ def test_tiny_collm_trains_the_same_with_scan_and_exports_per_layer_peft(shared_
     config.data.root = str(shared_data)
     config.model.scan_layers = scan
     config.model.lora.dropout = 0.0  # nn.scan draws each layer's dropout mask from its own split of the key
+    config.eval_dtype = ""  # score in float32: a tiny random model's bf16 scores tie, and AUC counts ties
     if scan:  # the CF model of the first run serves both
       config.model.cf.workdir = str(tmp_path / "False" / "cf")
     finals[scan] = task.train(config, tmp_path / str(scan), progress=False)
@@ -95,6 +94,18 @@ def test_tiny_collm_trains_the_same_with_scan_and_exports_per_layer_peft(shared_
   assert sorted(adapters[True]) == sorted(adapters[False])  # model.layers.N.… names, one per layer
   for key, value in adapters[False].items():
     np.testing.assert_allclose(adapters[True][key], value, atol=1e-5)
+
+  # a run made before these fields existed (its config.json lacks them) still evaluates and resumes
+  path = tmp_path / "False" / "config.json"
+  raw = json.loads(path.read_text())
+  del raw["model"]["scan_layers"], raw["model"]["attention"], raw["shared_prefix"], raw["eval_dtype"]
+  path.write_text(json.dumps(raw))
+  again = task.evaluate(tmp_path / "False", "valid_small", progress=False)
+  assert again["valid_small"]["auc"] == pytest.approx(finals[False]["valid_small"]["auc"], abs=1e-6)
+  config = _config("ml1m", "tiny")
+  config.data.root, config.model.lora.dropout = str(shared_data), 0.0  # the default eval_dtype: bf16
+  assert 0.0 <= task.train(config, tmp_path / "False", progress=False)["valid_small"]["auc"] <= 1.0
+  assert json.loads(path.read_text())["eval_dtype"] == "bfloat16"  # how it scores may change on resume
 
 
 def _n_params(cfg: LlamaConfig) -> int:
@@ -129,3 +140,45 @@ def test_plan_a_7b_lora_step_on_a_two_device_mesh():
     forward = 2 * 16 * 128 * (n - 2 * cfg.vocab_size * cfg.hidden_size) / (data * model)  # per device
     assert 2.0 * forward < p.train_flops < 3.5 * forward
     assert p.compile_s < 120
+
+
+def _plan_cli(*args):
+  import os
+  import subprocess
+  import sys
+
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # the script simulates its own mesh
+  return subprocess.run([sys.executable, str(REPO / "launch" / "plan.py"), *args], capture_output=True, text=True,
+                        env=env, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_plan_cli_reads_the_default_backbone_without_weights_and_refuses_bad_input():
+  out = _plan_cli("--config=configs/tallrec_ml1m.py", "--mesh=data:1,model:2", "--seq_len=64")
+  assert out.returncode == 0, out.stderr
+  assert "backbone SmolLM2-135M (embedded): 4 of 30 layers" in out.stdout
+  assert "mesh data=1 × model=2" in out.stdout and "train step" in out.stdout and "score step" in out.stdout
+  for args, what in ((("--config=configs/ml1m.py", "--mesh=data:0"), "--mesh"),
+                     (("--config=configs/ml1m.py", "--llm_shape=nope"), "--llm_shape"),
+                     (("--config=configs/ml1m.py", "--mesh=data:3", "--config.batch_size=8"), "config.batch_size")):
+    bad = _plan_cli(*args)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error:") and what in bad.stderr, bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_dot_product_attention_path_equals_the_einsum_path(weights):
+  """attention='dpa' (jax.nn.dot_product_attention: cuDNN's fused kernel on GPU) computes what the default does,
+  left padding included; with a shared prefix too."""
+  params, adapters = weights
+  rng = np.random.RandomState(2)
+  ids = rng.randint(3, 101, (3, 9))
+  mask = np.ones_like(ids)
+  mask[2, :5] = 0
+  variables = {"params": params, "lora": adapters}
+  want = Decoder(CFG).apply(variables, ids, attention_mask=mask)["logits"]
+  got = Decoder(CFG, attention="dpa").apply(variables, ids, attention_mask=mask)["logits"]
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  pre = Decoder(CFG, attention="dpa").apply(variables, ids[:, :4], attention_mask=mask[:, :4], return_kv=True)
+  rest = Decoder(CFG, attention="dpa").apply(variables, ids[:, 4:], attention_mask=mask[:, 4:], past_kv=pre["kv"],
+                                             past_mask=mask[:, :4])
+  np.testing.assert_allclose(rest["logits"][:, -1], want[:, -1], atol=1e-5)

@@ -101,9 +101,10 @@ def trained_llm_scorer(workdir, n_items: int) -> LLMScorer:
   runner = llm_task.Runner(config)
   if runner.dataset.n_items != n_items:
     raise JaxrecError(f"--llm={workdir}: its dataset has {runner.dataset.n_items} items, the CF run's has {n_items}")
-  params = loop.restore_params(config, workdir, runner.params)
+  params = runner.scoring_params(loop.restore_params(config, workdir, runner.params))
   template, _ = models.prompt_settings(config.model, config.data)
-  return LLMScorer(runner.model, params, runner.tok, template, runner.dataset.item_text, config.data)
+  # the run's scoring model (config.eval_dtype), so re-ranking scores equal the run's own evaluation
+  return LLMScorer(runner.scorer.model, params, runner.tok, template, runner.dataset.item_text, config.data)
 
 
 def text_template(data_cfg, data_name: str = "") -> str:

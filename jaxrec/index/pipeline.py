@@ -18,7 +18,7 @@ from jaxrec.index.config import validate
 from jaxrec.index.run import CFRun
 
 
-def build_for_run(workdir, cfg, seed: int = 0) -> tuple[faiss_index.ItemIndex, pathlib.Path]:
+def build_for_run(workdir, cfg, seed: int = 0, progress: bool = False) -> tuple[faiss_index.ItemIndex, pathlib.Path]:
   """Indexes items 1..n of `<workdir>/embeddings/item.npy` and persists the index with the run."""
   validate(cfg)
   workdir = pathlib.Path(workdir)
@@ -27,7 +27,7 @@ def build_for_run(workdir, cfg, seed: int = 0) -> tuple[faiss_index.ItemIndex, p
   if table.ndim != 2 or len(table) < 2:
     raise JaxrecError(f"{workdir / store.EMBEDDINGS}: expected [n_items + 1, D] item vectors, got {table.shape}")
   n_items = len(table) - 1
-  index = faiss_index.build(table[1:], np.arange(1, n_items + 1, dtype=np.int64), cfg, seed)
+  index = faiss_index.build(table[1:], np.arange(1, n_items + 1, dtype=np.int64), cfg, seed, progress=progress)
   return index, store.save(workdir, index, n_items)
 
 

@@ -13,6 +13,7 @@ rest), eval (split for early stopping, final_splits), cf_train (the CF model's c
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import jax
@@ -45,6 +46,10 @@ def validate(config) -> None:
       raise JaxrecError(f"config.stages[{i}].template: expected None or one of {sorted(prompts.TEMPLATES)}, got "
                         f"{name!r}")
   validate_early_stopping(config.stages, ev.metric_names("ctr"))
+  eval_dtype = config.get("eval_dtype", "")
+  if eval_dtype and eval_dtype not in backbone.DTYPES:
+    raise JaxrecError(f"config.eval_dtype: expected '' (the model's dtype) or one of {tuple(backbone.DTYPES)}, got "
+                      f"{eval_dtype!r}")
   devices = jax.device_count()
   data_axis = devices // config.mesh.model if config.mesh.data == -1 else config.mesh.data
   if config.mesh.model < 1 or data_axis < 1 or data_axis * config.mesh.model > devices:
@@ -132,7 +137,12 @@ class Runner:
     self.dataset, self.tok, self.model, params = build_model(config, dataset)
     self.mesh, self.axes = mesh_and_axes(config, self.model, params)
     self.params = sharding.shard_tree(params, self.axes, self.mesh)
-    self.scorer = PYesScorer(self.model, int(config.eval_batch_size),
+    # scoring may run the backbone in another dtype than training (config.eval_dtype; '' = the model's own)
+    self.eval_dtype = backbone.DTYPES[config.get("eval_dtype") or config.model.dtype]
+    score_model = self.model
+    if self.eval_dtype != self.model.decoder.dtype:
+      score_model = dataclasses.replace(self.model, decoder=self.model.decoder.clone(dtype=self.eval_dtype))
+    self.scorer = PYesScorer(score_model, int(config.eval_batch_size),
                              place=lambda batch: sharding.shard_batch(_model_inputs(batch), self.mesh),
                              data_shards=int(self.mesh.shape["data"]))
     self.default_template, _ = models.prompt_settings(config.model, config.data)
@@ -146,9 +156,16 @@ class Runner:
       self._tables[key] = pipeline.PromptTable(ds, split, self.config.data, self.tok, template)
     return self._tables[key]
 
+  def scoring_params(self, params):
+    """`params` with the backbone's weights stored in the scoring dtype (config.eval_dtype)."""
+    if self.eval_dtype == self.model.decoder.dtype:
+      return params
+    return {**params, "llm": jax.tree.map(lambda x: x.astype(self.eval_dtype), params["llm"])}
+
   def scores(self, params, table: pipeline.PromptTable) -> np.ndarray:
     """[N] P(Yes) of every row of `table`, in row order; rows of one user and history run their common prompt
     prefix once unless config.shared_prefix is False (the same scores either way)."""
+    params = self.scoring_params(params)
     if self.config.get("shared_prefix", True):
       split = table.split
       fields = dict(user=split.user, item=split.item, history=split.history, history_label=split.history_label)

@@ -99,7 +99,26 @@ def claim(path: pathlib.Path | str, shared: bool = False):
 
 
 # Config fields that only label outputs (results.md): a run differing there trains exactly the same.
-OUTPUT_ONLY_FIELDS = ("report",)
+# Fields that may change when a run resumes: they decide how scores are computed (shared_prefix: batching; eval_dtype:
+# the backbone's dtype when scoring, |ΔAUC| ~2e-4), not what trains.
+OUTPUT_ONLY_FIELDS = ("report", "shared_prefix", "eval_dtype")
+
+# Fields added after runs were made with configs that lack them, with the value those runs had (JSON paths):
+# reading or resuming such a run fills them in, so older workdirs keep evaluating and resuming.
+ADDED_BACKBONE_FIELDS = {"scan_layers": False, "attention": "einsum"}
+
+
+ADDED_LLMREC_FIELDS = {"eval_dtype": ""}  # runs before it scored in the model's dtype
+
+
+def with_added_fields(raw: dict[str, Any]) -> dict[str, Any]:
+  """A config JSON dict with the fields of ADDED_*_FIELDS filled in where its sections lack them."""
+  model = raw.get("model")
+  if isinstance(model, dict) and "keep_layers" in model:  # a backbone section (CoLLM / TALLRec / multi-scale)
+    raw = dict(raw, model={**ADDED_BACKBONE_FIELDS, **model})
+  if isinstance(model, dict) and model.get("family") == "llmrec":
+    raw = {**ADDED_LLMREC_FIELDS, **raw}
+  return raw
 
 
 def training_fields(config_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,7 +132,7 @@ def read_config(workdir) -> ml_collections.ConfigDict:
   if not path.is_file():
     raise JaxrecError(f"{path}: missing; expected the workdir of a launch/train.py run")
   try:
-    raw = json.loads(path.read_text())
+    raw = with_added_fields(json.loads(path.read_text()))
     raw["stages"] = [ml_collections.ConfigDict(s) for s in raw["stages"]]
     return ml_collections.ConfigDict(raw)
   except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
@@ -134,7 +153,7 @@ def check_config(config, workdir: pathlib.Path) -> None:
   except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
     raise JaxrecError(f"{path}: not a readable config ({e}); use a new --workdir") from None
   new = json.loads(config.to_json_best_effort(sort_keys=True))
-  old, new = training_fields(old), training_fields(new)
+  old, new = training_fields(with_added_fields(old)), training_fields(new)
   for i, stage in enumerate(new.get("stages", [])):
     if i < len(old.get("stages", [])) and StageCheckpoints.diverged_info(workdir, stage.get("name")) is not None:
       old["stages"][i] = dict(old["stages"][i], optimizer=stage.get("optimizer"))
