@@ -81,13 +81,13 @@ def _jax(args, precision: str, layers: int, mode: str) -> dict:
   lengths = np.asarray([len(e["ids"]) for e in encodings])
 
   def collate(rows):
-    out = prompts.pad_left([encodings[r] for r in rows], pad_id, 16)
+    out = prompts.pad_left([encodings[r] for r in rows], pad_id, args.pad_multiple)
     out.update({k: np.asarray(v)[rows] for k, v in fields.items()})
     return out
 
   def score():
     if mode == "shared":
-      return scorer.shared(params, encodings, fields, pad_id, 16)
+      return scorer.shared(params, encodings, fields, pad_id, args.pad_multiple)
     return scorer(params, len(encodings), collate, lengths)
 
   t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def _jax(args, precision: str, layers: int, mode: str) -> dict:
   p = score()
   seconds = time.perf_counter() - t0
   return {"seconds": seconds, "first_s": first, "rows": len(encodings), "p": p.tolist(),
-          "lengths": lengths.tolist()}
+          "lengths": lengths.tolist()}  # lengths: the reference work's prompts
 
 
 def _torch(args, precision: str, layers: int) -> dict:
@@ -159,6 +159,8 @@ def main() -> None:
   p.add_argument("--batch", type=int, default=16)
   p.add_argument("--precisions", default="f32,bf16")
   p.add_argument("--attention", default="einsum", choices=("einsum", "dpa"))
+  p.add_argument("--pad_multiple", type=int, default=16, help="jaxrec's prompt-length bucket (config.data)")
+  p.add_argument("--frameworks", default="torch,jax,shared", help="which of torch, jax, shared to run")
   p.add_argument("--output", default="", help="also write the table as JSON here")
   p.add_argument("--child", default="", help=argparse.SUPPRESS)
   args = p.parse_args()
@@ -167,7 +169,7 @@ def main() -> None:
   print(f"P(Yes) scoring, ML-1M CoLLM valid, prompt {TEMPLATE}, batch {args.batch}; {_common.machine()}")
   full_cfg = None
   passthrough = [f"--data_root={args.data_root}", f"--layers={args.layers}", f"--rows={args.rows}",
-                 f"--batch={args.batch}", f"--attention={args.attention}"]
+                 f"--batch={args.batch}", f"--attention={args.attention}", f"--pad_multiple={args.pad_multiple}"]
   table = []
   print(f"{'layers':>6} {'prec':>5} {'framework':>9} {'rows':>5} {'rows/s':>8} {'GFLOP/s':>8} {'% floor':>8} "
         f"{'vs torch':>8} {'max|Δp|':>8} {'peak MB':>8} {'1st pass s':>10}")
@@ -177,18 +179,21 @@ def main() -> None:
       res = {}
       for name, child in (("torch", f"torch:{precision}:{layers}"), ("jax", f"jax:{precision}:{layers}:plain"),
                           ("shared", f"jax:{precision}:{layers}:shared")):
+        if name not in args.frameworks.split(","):
+          continue
         out = _common.run_child(__file__, [f"--child={child}", *passthrough])
         if out is not None:
           res[name] = out
-      if "jax" not in res:
+      ours = res.get("jax") or res.get("shared")
+      if ours is None:
         continue
       cfg = _layer_cfg(full_cfg, layers)
-      flops = _common.decoder_flops(cfg, res["jax"]["lengths"])
+      flops = _common.decoder_flops(cfg, ours["lengths"])
       floor_s = flops / (rate * 1e9)
       import numpy as np
 
       for name, r in res.items():
-        diff = float(np.max(np.abs(np.asarray(r["p"]) - np.asarray(res["jax"]["p"])))) if name != "jax" else 0.0
+        diff = float(np.max(np.abs(np.asarray(r["p"]) - np.asarray(ours["p"]))))
         rps = r["rows"] / r["seconds"]
         vs = rps / (res["torch"]["rows"] / res["torch"]["seconds"]) if "torch" in res else float("nan")
         row = dict(layers=layers, precision=precision, framework=name, rows=r["rows"], rows_per_s=rps,

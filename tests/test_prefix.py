@@ -79,7 +79,7 @@ def test_plan_scores_every_row_once_in_power_of_two_groups():
   for pre, suf, real in prefix.batches(encodings, fields, batch_size=8, pad_id=0, pad_multiple=4):
     g = pre["input_ids"].shape[0]
     assert g & (g - 1) == 0 and suf["input_ids"].shape[0] == 8
-    assert pre["input_ids"].shape[1] % 4 == 0 and suf["input_ids"].shape[1] % 4 == 0
+    assert pre["input_ids"].shape[1] % 8 == 0 and suf["input_ids"].shape[1] % 4 == 0
     for k, r in enumerate(real):  # prefix + suffix tokens rebuild the row
       p = pre["input_ids"][suf["group"][k]][pre["attention_mask"][suf["group"][k]] > 0]
       s = suf["input_ids"][k][suf["attention_mask"][k] > 0]
@@ -87,6 +87,22 @@ def test_plan_scores_every_row_once_in_power_of_two_groups():
     seen.extend(real.tolist())
   assert sorted(seen) == list(range(len(encodings)))
   assert prefix.saved_fraction(encodings, fields) > 0.2
+
+
+def test_pack_puts_every_suffix_once_and_marks_its_last_token():
+  rng = np.random.RandomState(3)
+  head = [1] + list(rng.randint(3, 50, 9))
+  encodings = [_enc(head + list(rng.randint(50, 99, rng.randint(1, 40)))) for _ in range(30)]
+  pre, packed, where = prefix.pack(encodings, pad_id=0, pad_multiple=16, capacity=64)
+  assert pre["input_ids"].shape == (1, 32) and pre["attention_mask"].sum() == 10
+  r, c = packed["input_ids"].shape
+  assert r % 2 == 0 and c == 64 and packed["ends"].shape[1] % 8 == 0
+  for i, e in enumerate(encodings):
+    row, k = where[i]
+    cols = np.flatnonzero(packed["segment_ids"][row] == k + 1)
+    np.testing.assert_array_equal(packed["input_ids"][row, cols], e["ids"][10:])  # contiguous, whole, in order
+    assert packed["ends"][row, k] == cols[-1] and np.all(np.diff(cols) == 1)
+  assert packed["attention_mask"].sum() == sum(len(e["ids"]) - 10 for e in encodings)  # no padding inside rows
 
 
 def _pairs(k=24):
@@ -102,8 +118,9 @@ def _pairs(k=24):
 
 @pytest.mark.parametrize("spec,layers", [("random", 2), pytest.param("smollm2", 3, marks=pytest.mark.slow)])
 def test_rerank_scorer_shared_equals_per_prompt(spec, layers):
-  """Re-ranking candidates of two users (two items with one title among them, whose ID slots must not be shared),
-  one batch per user and in batches of 16: shared-prefix P(Yes) = per-prompt P(Yes)."""
+  """Re-ranking candidates of two users (two items with one title among them, whose ID slots must not be shared):
+  one user's candidates (the prefix once, suffixes packed), and both users in batches of 16 (`prefix.batches`):
+  shared-prefix P(Yes) = per-prompt P(Yes)."""
   from jaxrec.index.llm_scorer import make_llm_scorer
 
   titles = ["<pad>"] + [f"Movie number {i} ({1990 + i % 20})" for i in range(1, 200)]

@@ -20,6 +20,7 @@ import numpy as np
 from jaxrec.data import prompts, schema
 from jaxrec.data.config import get_data_config
 from jaxrec.errors import JaxrecError
+from jaxrec.models import prefix as prefix_lib
 
 _PROMPT_FIELDS = ("prompt_history", "quote_titles", "empty_history_text", "proj_token_num", "pad_multiple")
 
@@ -84,6 +85,10 @@ class LLMScorer:
     m = len(pairs["item"])
     if shared:
       encodings, fields = self.encodings(pairs)
+      one_group = len(np.unique(prefix_lib.group_rows(fields))) == 1
+      if one_group and self.model.cf is None and batch_size is None:
+        # one user's candidates, text only: the prefix once, the suffixes packed several to a row
+        return self.scorer.packed(self.params, encodings, self.pad_id, int(self.fields["pad_multiple"]))
       return self.scorer.shared(self.params, encodings, fields, self.pad_id, int(self.fields["pad_multiple"]),
                                 progress=progress, batch_size=batch_size)
     take = lambda rows: {k: np.asarray(v)[rows] for k, v in pairs.items()}  # noqa: E731

@@ -100,11 +100,13 @@ def score_candidates(scorer: Scorer, context: Mapping[str, np.ndarray], items: n
   user_idx, cand_idx = np.nonzero(items > 0)  # real pairs only
   out = np.full((b, n), -np.inf, np.float32)
   if getattr(scorer, "batches_itself", False):
-    # the LLM scorer takes every pair at once and batches whole users, so each user's shared prompt prefix runs
-    # once (`jaxrec.models.prefix`); batches of max(batch_size, n) rows hold a user's candidates together
-    pairs = {k: np.asarray(v)[user_idx] for k, v in context.items()}
-    pairs["item"] = items[user_idx, cand_idx]
-    out[user_idx, cand_idx] = np.asarray(scorer(pairs, batch_size=max(batch_size, n)), np.float32)
+    # the LLM scorer takes one user's candidates at once: their shared prompt prefix runs once and their suffixes
+    # are packed (`jaxrec.models.prefix`); it pads its own batches to a few shapes
+    for u in np.unique(user_idx):
+      c = cand_idx[user_idx == u]
+      pairs = {k: np.repeat(np.asarray(v)[u:u + 1], len(c), axis=0) for k, v in context.items()}
+      pairs["item"] = items[u, c]
+      out[u, c] = np.asarray(scorer(pairs), np.float32)
     return out
   for lo in range(0, len(user_idx), batch_size):
     u, c = user_idx[lo:lo + batch_size], cand_idx[lo:lo + batch_size]

@@ -283,6 +283,7 @@ class Decoder(nn.Module):
       past_kv: dict[str, Array] | None = None,
       past_mask: Array | None = None,
       return_kv: bool = False,
+      segment_ids: Array | None = None,
   ) -> dict[str, Any]:
     """Runs the decoder.
 
@@ -298,6 +299,8 @@ class Decoder(nn.Module):
         call's `kv`, gathered to this batch's rows); positions continue after its real tokens.
       past_mask: [B, S], 1 for the prefix's real tokens (padding may sit anywhere: it is masked out).
       return_kv: also return this call's keys / values as `kv` {'k', 'v': [L, B, T, KV, Dh]}.
+      segment_ids: [B, T] int, packed rows: several sequences per row, each numbered 1, 2, … (0 = padding); a
+        token sees the earlier tokens of its own sequence (and the prefix), and positions restart with each.
 
     Returns:
       dict with `logits` [B, P or T, V' or V] float32, `last_hidden_state` [B, T, D] (after the final norm) and,
@@ -307,12 +310,21 @@ class Decoder(nn.Module):
     x0, (b, t) = x, x.shape[:2]
     mask = jnp.ones((b, t), jnp.int32) if attention_mask is None else attention_mask.astype(jnp.int32)
     allowed = jnp.tril(jnp.ones((t, t), bool))[None] & (mask[:, None, :] > 0)  # [B, T, T]
+    within = jnp.cumsum(mask, axis=-1) - 1  # [B, T] position of each real token among the row's
+    if segment_ids is not None:
+      seg = segment_ids.astype(jnp.int32)
+      allowed &= seg[:, :, None] == seg[:, None, :]
+      # position within its own sequence: index minus the index of the sequence's first token
+      idx = jnp.broadcast_to(jnp.arange(t), (b, t))
+      start = jax.lax.cummax(jnp.where(jnp.concatenate([seg[:, :1] > -1, seg[:, 1:] != seg[:, :-1]], 1), idx, 0),
+                             axis=1)  # [B, T]
+      within = idx - start
     offset = 0
     if past_kv is not None:
       pm = past_mask.astype(jnp.int32)  # [B, S]
       offset = jnp.sum(pm, axis=-1, keepdims=True)  # [B, 1] real prefix tokens
       allowed = jnp.concatenate([jnp.broadcast_to(pm[:, None, :] > 0, (b, t, pm.shape[1])), allowed], -1)
-    positions = jnp.maximum(offset + jnp.cumsum(mask, axis=-1) - 1, 0)  # [B, T]
+    positions = jnp.maximum(offset + within, 0)  # [B, T]
     rope = rope_tables(positions, rope_inv_freq(self.cfg), self.dtype)
 
     if self.scan_layers:

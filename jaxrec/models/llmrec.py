@@ -131,16 +131,35 @@ class LLMRec:
                              past_mask=jnp.take(prefix["attention_mask"], group, axis=0), compute_logits=False)
     return self._head(params, out["last_hidden_state"])
 
-  def _head(self, params, final: Array) -> Array:
-    """[B, 2] float32 (Yes, No) logits read at the last column of normed hidden states `final` [B, T, D]."""
+  def packed_answer_logits(self, params, prefix, packed) -> Array:
+    """[R, M, 2] (Yes, No) logits of suffixes packed several to a row (`jaxrec.models.prefix.pack`) after one
+    shared prefix [1, Tp]: each suffix sees the prefix and its own tokens, positions restart after the prefix, and
+    the answer is read at each suffix's last token (`packed['ends']` [R, M], -1 = none). Text-only prompts (no ID
+    slot after the prefix). Equal to `answer_logits` of the whole prompts (deterministic)."""
+    variables = {"params": params["llm"], "lora": params.get("lora", {})}
+    pre = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, prefix),
+                             attention_mask=prefix["attention_mask"], compute_logits=False, return_kv=True)
+    r = packed["input_ids"].shape[0]
+    past = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (x.shape[0], r) + x.shape[2:]), pre["kv"])
+    embeds = self.decoder.apply({"params": params["llm"]}, packed["input_ids"], method=Decoder.embed)  # [R, C, D]
+    out = self.decoder.apply(variables, inputs_embeds=embeds, attention_mask=packed["attention_mask"],
+                             past_kv=past, past_mask=jnp.broadcast_to(prefix["attention_mask"],
+                                                                      (r, prefix["attention_mask"].shape[1])),
+                             segment_ids=packed["segment_ids"], compute_logits=False)
+    return self._head_at(params, out["last_hidden_state"], jnp.maximum(packed["ends"], 0))  # [R, M, 2]
+
+  def _head_at(self, params, final: Array, positions: Array) -> Array:
+    """[B, P, 2] float32 (Yes, No) logits read at `positions` [B, P] of normed hidden states `final` [B, T, D]."""
     # The two head rows are applied in float32 whatever the compute dtype: bfloat16 logits keep ~3 digits, which
     # ties many scores and blurs AUC. Same head code as the decoder's (tied or not), on a float32 clone.
-    b, t = final.shape[:2]
     head = self.decoder.clone(dtype=jnp.float32)
-    positions = jnp.full((b, 1), t - 1, jnp.int32)  # left padding: the last prompt token is column T - 1
-    logits = head.apply({"params": params["llm"]}, final.astype(jnp.float32), positions,
-                        jnp.asarray(self.answer_ids, jnp.int32), method=Decoder.logits)  # [B, 1, 2]
-    return logits[:, 0]  # [B, 2]
+    return head.apply({"params": params["llm"]}, final.astype(jnp.float32), positions.astype(jnp.int32),
+                      jnp.asarray(self.answer_ids, jnp.int32), method=Decoder.logits)  # [B, P, 2]
+
+  def _head(self, params, final: Array) -> Array:
+    """[B, 2] float32 (Yes, No) logits read at the last column of `final` [B, T, D] (prompts are left-padded)."""
+    b, t = final.shape[:2]
+    return self._head_at(params, final, jnp.full((b, 1), t - 1, jnp.int32))[:, 0]  # [B, 2]
 
   def z_of(self, logits: Array) -> Array:
     """[B] z with P(Yes) = sigmoid(z) from [B, 2] (Yes, No) logits (see the module docstring for each head)."""
@@ -179,6 +198,17 @@ def make_score_fn(model: LLMRec):
 
   def score_fn(params, batch):
     return model.probabilities(params, batch)
+
+  return score_fn
+
+
+def make_packed_score_fn(model: LLMRec):
+  """`score_fn(params, prefix, packed) -> [R, M] P(Yes)` of packed suffixes after one shared prefix."""
+
+  def score_fn(params, prefix, packed):
+    logits = model.packed_answer_logits(params, prefix, packed)  # [R, M, 2]
+    z = logits[..., 0] if model.head == "collm" else logits[..., 0] - logits[..., 1]
+    return jax.nn.sigmoid(z)
 
   return score_fn
 

@@ -8,7 +8,8 @@ against them. Exact: the same tokens, positions and masks as scoring each prompt
             token (the answer is read there)
   batch     whole groups up to `batch_size` suffix rows (a larger group is cut into chunks, each re-running the
             prefix); the prefix batch [G, Tp] and the suffix batch [B, Ts] are left-padded, G to a power of two,
-            B to `batch_size` (repeating the last row), Tp / Ts to multiples of `pad_multiple`: few programs compile.
+            B to `batch_size` (repeating the last row), Ts to a multiple of `pad_multiple` and Tp of twice that:
+            few programs compile.
             A batch holds a power of two of groups, so the prefix batch is seldom padded.
 """
 
@@ -115,9 +116,11 @@ def collate(encodings: Sequence[dict], fields: Mapping[str, np.ndarray], batch: 
   suf_enc += [suf_enc[-1]] * extra
   suf_rows += [suf_rows[-1]] * extra
   group += [group[-1]] * extra
-  # an empty prefix still needs one column: a masked pad token
+  # An empty prefix still needs one column: a masked pad token. Prefixes pad to twice `pad_multiple`: a prefix
+  # runs once for all its rows, so its padding costs little, and half as many prefix lengths compile.
   longest = max(1, max(len(e["ids"]) for e in pre_enc))
-  prefix = prompts.pad_left(pre_enc, pad_id, pad_multiple, length=prompts.padded_length(longest, pad_multiple))
+  prefix = prompts.pad_left(pre_enc, pad_id, 2 * pad_multiple,
+                            length=prompts.padded_length(longest, 2 * pad_multiple))
   suffix = prompts.pad_left(suf_enc, pad_id, pad_multiple)
   for out, rows in ((prefix, np.asarray(pre_rows)), (suffix, np.asarray(suf_rows))):
     out.update({f: np.asarray(fields[f])[rows] for f in _ROW_FIELDS if f in fields})
@@ -142,3 +145,50 @@ def saved_fraction(encodings: Sequence[dict], fields: Mapping[str, np.ndarray]) 
     p = prefix_length([encodings[r] for r in rows])
     kept += p + sum(len(encodings[r]["ids"]) - p for r in rows)
   return 1.0 - kept / max(total, 1)
+
+
+def pack(encodings: Sequence[dict], pad_id: int, pad_multiple: int = 16, capacity: int = 128,
+         rows_multiple: int = 2) -> tuple[dict, dict, np.ndarray]:
+  """One group's rows as (prefix batch [1, Tp], packed suffixes, where) for `LLMRec.packed_answer_logits`.
+
+  Suffixes are packed first-fit, longest first, into rows of `capacity` tokens (more when one suffix is longer),
+  so a row holds several candidates and no suffix is padded to the longest: packed = input_ids / attention_mask /
+  segment_ids [R, C] (segments numbered 1, 2, … in a row; 0 = padding at the row's end) and ends [R, M] (the
+  column of each segment's last token, -1 = none), R a multiple of `rows_multiple`. where [N, 2]: each row's
+  (packed row, segment index) so that scores[where[:, 0], where[:, 1]] are in row order. Only for text-only
+  prompts: an ID slot after the prefix would need its own vector per segment.
+  """
+  p = prefix_length(encodings)
+  for e in encodings:
+    if (e["item_pos"] >= p).any() or (e["user_pos"] >= p).any():
+      raise ValueError("pack: an ID slot lies after the shared prefix; use `batches` for such prompts")
+  suffixes = [e["ids"][p:] for e in encodings]
+  cap = max(capacity, prompts.padded_length(max(len(x) for x in suffixes), pad_multiple))
+  rows: list[list[int]] = []  # candidate indices per packed row
+  room: list[int] = []
+  for i in sorted(range(len(suffixes)), key=lambda i: -len(suffixes[i])):
+    r = next((r for r, free in enumerate(room) if free >= len(suffixes[i])), None)
+    if r is None:
+      rows.append([])
+      room.append(cap)
+      r = len(rows) - 1
+    rows[r].append(i)
+    room[r] -= len(suffixes[i])
+  n_rows = -(-len(rows) // rows_multiple) * rows_multiple
+  per_row = max(len(r) for r in rows)
+  m = -(-per_row // 8) * 8  # segments per row, rounded so that few shapes compile
+  ids = np.full((n_rows, cap), pad_id, np.int32)
+  seg = np.zeros((n_rows, cap), np.int32)
+  ends = np.full((n_rows, m), -1, np.int32)
+  where = np.zeros((len(suffixes), 2), np.int64)
+  for r, members in enumerate(rows):
+    col = 0
+    for k, i in enumerate(members):
+      n = len(suffixes[i])
+      ids[r, col:col + n], seg[r, col:col + n] = suffixes[i], k + 1
+      ends[r, k], where[i] = col + n - 1, (r, k)
+      col += n
+  prefix = prompts.pad_left([_part(encodings[0], 0, p)], pad_id, 2 * pad_multiple,
+                            length=prompts.padded_length(max(p, 1), 2 * pad_multiple))
+  packed = dict(input_ids=ids, attention_mask=(seg > 0).astype(np.int32), segment_ids=seg, ends=ends)
+  return prefix, packed, where

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from jaxrec.data import pipeline
 from jaxrec.models import prefix as prefix_lib
-from jaxrec.models.llmrec import make_score_fn, make_shared_score_fn
+from jaxrec.models.llmrec import make_packed_score_fn, make_score_fn, make_shared_score_fn
 
 
 class PYesScorer:
@@ -33,6 +33,7 @@ class PYesScorer:
     self.place = place or (lambda batch: batch)
     self.score_fn = jax.jit(make_score_fn(model))
     self.shared_fn = jax.jit(make_shared_score_fn(model))
+    self.packed_fn = jax.jit(make_packed_score_fn(model))
     self.rows_per_s = float("nan")  # of the last call, for reports
 
   def __call__(self, params, n: int, collate: Callable[[np.ndarray], dict], lengths: np.ndarray | None = None,
@@ -46,11 +47,11 @@ class PYesScorer:
     plan = pipeline.plan_batches(n, size, 0, shuffle=False, lengths=lengths)
     start = time.perf_counter()
     with tqdm(total=n, desc=desc, unit="row", disable=not progress, dynamic_ncols=True, leave=False) as bar:
+      pending = _Pending(out, bar)
       for rows in plan:
-        real = len(rows)
-        padded = np.concatenate([rows, np.repeat(rows[-1:], size - real)])  # one compiled batch size
-        out[rows] = np.asarray(self.score_fn(params, self.place(collate(padded))))[:real]
-        bar.update(real)
+        padded = np.concatenate([rows, np.repeat(rows[-1:], size - len(rows))])  # one compiled batch size
+        pending.push(rows, self.score_fn(params, self.place(collate(padded))))
+      pending.flush()
     self.rows_per_s = n / max(time.perf_counter() - start, 1e-9)
     return out
 
@@ -65,10 +66,38 @@ class PYesScorer:
     size = batch_size or self.batch_size or n
     start = time.perf_counter()
     with tqdm(total=n, desc=desc, unit="row", disable=not progress, dynamic_ncols=True, leave=False) as bar:
-      for pre, suf, real in prefix_lib.batches(encodings, fields, size, pad_id, pad_multiple,
-                                                      self.data_shards):
-        p_yes = np.asarray(self.shared_fn(params, self.place(pre), self.place(suf)))
-        out[real] = p_yes[:len(real)]
-        bar.update(len(real))
+      pending = _Pending(out, bar)
+      for pre, suf, real in prefix_lib.batches(encodings, fields, size, pad_id, pad_multiple, self.data_shards):
+        pending.push(real, self.shared_fn(params, self.place(pre), self.place(suf)))
+      pending.flush()
     self.rows_per_s = n / max(time.perf_counter() - start, 1e-9)
     return out
+
+  def packed(self, params, encodings, pad_id: int, pad_multiple: int = 16) -> np.ndarray:
+    """[n] P(Yes) of one group's rows (one user and history: a user's re-ranking candidates) with their prefix run
+    once and their suffixes packed several to a row (`prefix.pack`); text-only prompts."""
+    start = time.perf_counter()
+    pre, packed_batch, where = prefix_lib.pack(encodings, pad_id, pad_multiple)
+    p_yes = np.asarray(self.packed_fn(params, self.place(pre), self.place(packed_batch)))  # [R, M]
+    self.rows_per_s = len(encodings) / max(time.perf_counter() - start, 1e-9)
+    return p_yes[where[:, 0], where[:, 1]].astype(np.float32)
+
+
+class _Pending:
+  """Reads each batch's scores back one batch late: jax dispatches asynchronously, so the host renders and pads
+  batch i + 1 while batch i computes, instead of waiting for it first (measured: benchmarks/results/
+  throughput.md)."""
+
+  def __init__(self, out: np.ndarray, bar):
+    self.out, self.bar, self.last = out, bar, None
+
+  def push(self, rows: np.ndarray, scores) -> None:
+    self.flush()
+    self.last = (rows, scores)
+
+  def flush(self) -> None:
+    if self.last is not None:
+      rows, scores = self.last
+      self.out[rows] = np.asarray(scores)[:len(rows)]
+      self.bar.update(len(rows))
+      self.last = None
