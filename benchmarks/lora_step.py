@@ -49,6 +49,7 @@ def _jax_step(args, precision: str) -> dict:
   cfg, base = loading.load_pretrained(None, dtype=dtype)
   lcfg = lora.LoraConfig(rank=8, alpha=16.0, dropout=0.0)
   adapters = lora.init(base, lcfg, jax.random.key(0))
+  per_layer = (base, adapters, make_decoder(cfg, dtype=dtype, lora_cfg=lcfg, attention=args.attention))
   model = make_decoder(cfg, dtype=dtype, lora_cfg=lcfg, scan_layers=args.scan_layers, attention=args.attention)
   if args.scan_layers:
     from jaxrec.llm import stacking
@@ -63,21 +64,27 @@ def _jax_step(args, precision: str) -> dict:
   last = jnp.full((args.batch, 1), args.seq - 1, jnp.int32)
   tokens = jnp.asarray(YES_NO, jnp.int32)
 
-  def loss_fn(ad, base):
-    out = model.apply({"params": base, "lora": ad}, ids, attention_mask=mask, logit_positions=last,
-                      logit_token_ids=tokens)
-    return optax.softmax_cross_entropy_with_integer_labels(out["logits"][:, 0], labels).mean()
+  def make_step(model):
+    def loss_fn(ad, base):
+      out = model.apply({"params": base, "lora": ad}, ids, attention_mask=mask, logit_positions=last,
+                        logit_token_ids=tokens)
+      return optax.softmax_cross_entropy_with_integer_labels(out["logits"][:, 0], labels).mean()
 
-  @functools.partial(jax.jit, donate_argnums=(0, 1))
-  def step(ad, opt_state, base):
-    loss, g = jax.value_and_grad(loss_fn)(ad, base)
-    updates, opt_state = tx.update(g, opt_state, ad)
-    return optax.apply_updates(ad, updates), opt_state, loss
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(ad, opt_state, base):
+      loss, g = jax.value_and_grad(loss_fn)(ad, base)
+      updates, opt_state = tx.update(g, opt_state, ad)
+      return optax.apply_updates(ad, updates), opt_state, loss
 
+    return step
+
+  step = make_step(model)
   t0 = time.perf_counter()
   compiled = step.lower(adapters, opt_state, base).compile()
   compile_s = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
+  # XLA's FLOP count of the per-layer program (a scanned one counts its loop body once)
+  counted = make_step(per_layer[2]).lower(per_layer[1], tx.init(per_layer[1]), per_layer[0]).compile()
+  cost = counted.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
   for _ in range(args.warmup):

@@ -1,5 +1,5 @@
 """Which matmul path of XLA:CPU is fastest here? The decoder's dominant dots under each library option of the
-installed jaxlib (Eigen by default; oneDNN, XNNPACK, YNNPACK when asked), with torch's rate beside them.
+installed jaxlib (its default; oneDNN, XNNPACK, YNNPACK when asked), with torch's rate beside them.
 
   python benchmarks/xla_cpu_matmul.py
 
@@ -24,7 +24,7 @@ import _common  # noqa: E402
 
 SHAPES = ((2048, 576, 1536), (2048, 1536, 576), (2048, 576, 576))
 OPTIONS = {
-    "default (Eigen)": "",
+    "default": "",  # what the installed jaxlib picks by itself
     "onednn": "--xla_cpu_use_onednn=true",
     "onednn dot fusion": "--xla_cpu_experimental_onednn_fusion_type=LIBRARY_FUSION_TYPE_DOT",
     "xnnpack": "--xla_cpu_use_xnnpack=true",
