@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -83,7 +82,8 @@ def _jax_step(args, precision: str) -> dict:
   compiled = step.lower(adapters, opt_state, base).compile()
   compile_s = time.perf_counter() - t0
   # XLA's FLOP count of the per-layer program (a scanned one counts its loop body once)
-  counted = make_step(per_layer[2]).lower(per_layer[1], tx.init(per_layer[1]), per_layer[0]).compile()
+  counted = compiled if not args.scan_layers else \
+      make_step(per_layer[2]).lower(per_layer[1], tx.init(per_layer[1]), per_layer[0]).compile()
   cost = counted.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
@@ -174,22 +174,17 @@ def main() -> None:
         f" {'matmul GFLOP/s':>14} {'floor s':>7}")
   for precision in args.precisions.split(","):
     res = {}
+    shape = [f"--batch={args.batch}", f"--seq={args.seq}"]
     for fw in ("jax", "torch"):
-      cmd = [sys.executable, __file__, f"--child={fw}:{precision}", f"--batch={args.batch}", f"--seq={args.seq}",
-             f"--steps={args.steps}", f"--warmup={args.warmup}", f"--attention={args.attention}"]
-      cmd += ["--scan_layers"] if args.scan_layers else []
-      out = subprocess.run(cmd, capture_output=True, text=True)
-      line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-      if line is None:
-        print(f"{fw} {precision} failed:\n{out.stderr[-2000:]}")
-        continue
-      res[fw] = json.loads(line[7:])
+      out = _common.run_child(__file__, [f"--child={fw}:{precision}", *shape, f"--steps={args.steps}",
+                                         f"--warmup={args.warmup}", f"--attention={args.attention}"]
+                              + (["--scan_layers"] if args.scan_layers else []))
+      if out is not None:
+        res[fw] = out
     for fw in ("jax", "torch"):  # the hardware/library ceiling each framework's step is up against
-      cmd = [sys.executable, __file__, f"--child=matmul:{fw}:{precision}", f"--batch={args.batch}", f"--seq={args.seq}"]
-      out = subprocess.run(cmd, capture_output=True, text=True)
-      line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-      if line is not None and fw in res:
-        res[fw]["matmul_gflops"] = json.loads(line[7:])["gflops"]
+      out = _common.run_child(__file__, [f"--child=matmul:{fw}:{precision}", *shape])
+      if out is not None and fw in res:
+        res[fw]["matmul_gflops"] = out["gflops"]
     flops = res.get("jax", {}).get("flops", 0.0)
     for fw, r in res.items():
       gflops = flops / r["step_s"] / 1e9 if flops else float("nan")

@@ -42,6 +42,7 @@ def _rows(args, layers: int):
 
   from jaxrec.data import get_data_config, load_dataset, prompts
   from jaxrec.llm.tokenizer import load_tokenizer
+  from jaxrec.models import prefix
   from jaxrec.models.llmrec import answer_token_ids
 
   cfg = get_data_config("ml1m_collm")
@@ -61,7 +62,7 @@ def _rows(args, layers: int):
   template = prompts.TEMPLATES[TEMPLATE]
   texts = prompts.render(template, sub, ds.item_text, range(len(rows)), 10, True, cfg.empty_history_text)
   encodings = prompts.tokenize(texts, tok, 1)
-  fields = dict(user=sub.user, item=sub.item, history=sub.history, history_label=sub.history_label)
+  fields = prefix.row_fields(sub)
   return encodings, fields, answer_token_ids(tok, template), tok
 
 
@@ -167,7 +168,6 @@ def main() -> None:
   if args.child:
     return _child(args)
   print(f"P(Yes) scoring, ML-1M CoLLM valid, prompt {TEMPLATE}, batch {args.batch}; {_common.machine()}")
-  full_cfg = None
   passthrough = [f"--data_root={args.data_root}", f"--layers={args.layers}", f"--rows={args.rows}",
                  f"--batch={args.batch}", f"--attention={args.attention}", f"--pad_multiple={args.pad_multiple}"]
   table = []
@@ -187,7 +187,7 @@ def main() -> None:
       ours = res.get("jax") or res.get("shared")
       if ours is None:
         continue
-      cfg = _layer_cfg(full_cfg, layers)
+      cfg = _layer_cfg(layers)
       flops = _common.decoder_flops(cfg, ours["lengths"])
       floor_s = flops / (rate * 1e9)
       import numpy as np
@@ -210,10 +210,10 @@ def main() -> None:
       json.dump({"machine": _common.machine(), "args": vars(args), "table": table}, f, indent=1)
 
 
-def _layer_cfg(cfg, layers: int):
+def _layer_cfg(layers: int):
   from jaxrec.llm import shapes
 
-  cfg = cfg or shapes.of_llm(None)
+  cfg = shapes.of_llm(None)
   return cfg.replace(num_layers=min(layers, cfg.num_layers) if layers > 0 else cfg.num_layers)
 
 

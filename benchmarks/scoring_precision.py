@@ -3,14 +3,13 @@ accumulation, float32 head), AUC / UAUC of both with their bootstrap intervals, 
 
   python benchmarks/scoring_precision.py --workdir=workdirs/collm_ml1m --split=valid
 
-The same rows, the same shared-prefix batching; only the backbone's compute dtype (and its weights' storage)
-differ. The criterion of issue #13: |AUC(bf16) − AUC(f32)| ≤ 0.002 on the full split.
+The same rows and batching through the run's own scoring path (`llm_task.Runner.scores` with `config.eval_dtype`
+set to each); only the backbone's compute dtype (and its weights' storage) differ. The criterion of issue #13: |AUC(bf16) − AUC(f32)| ≤ 0.002 on the full split.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -29,32 +28,25 @@ def main() -> None:
   p.add_argument("--output", default="")
   args = p.parse_args()
 
-  import jax
-  import jax.numpy as jnp
   import numpy as np
 
   from jaxrec import evaluate as ev
-  from jaxrec.models.scoring import PYesScorer
   from jaxrec.train import llm_task, loop, workdir as run_dir
 
-  config = run_dir.read_config(args.workdir)
-  config.data.max_eval_rows = -1  # the whole split, whatever sample the run validated on
-  runner = llm_task.Runner(config)
-  params = loop.restore_params(config, args.workdir, runner.params)
-  table = runner.table(args.split)
-  split = table.split
-  fields = dict(user=split.user, item=split.item, history=split.history, history_label=split.history_label)
-  print(f"{args.workdir} on {args.split} ({len(split.user)} rows), {config.model.keep_layers} layers; "
-        f"{_common.machine()}")
   out = {}
-  for name, dtype in (("float32", jnp.float32), ("bfloat16", jnp.bfloat16)):
-    model = dataclasses.replace(runner.model, decoder=runner.model.decoder.clone(dtype=dtype))
-    cast = {**params, "llm": jax.tree.map(lambda x: x.astype(dtype), params["llm"])}
-    scorer = PYesScorer(model, int(config.eval_batch_size), place=runner.scorer.place,
-                        data_shards=runner.scorer.data_shards)
+  for name in ("float32", "bfloat16"):  # the run's own scoring path (`config.eval_dtype`), once per dtype
+    config = run_dir.read_config(args.workdir)
+    config.data.max_eval_rows = -1  # the whole split, whatever sample the run validated on
+    config.eval_dtype = name
+    runner = llm_task.Runner(config, progress=True)
+    params = loop.restore_params(config, args.workdir, runner.params)
+    table = runner.table(args.split)
+    split = table.split
+    if not out:
+      print(f"{args.workdir} on {args.split} ({len(split.user)} rows), {config.model.keep_layers} layers; "
+            f"{_common.machine()}")
     t0 = time.perf_counter()
-    scores = scorer.shared(cast, table.encodings, fields, table.pad_id, table.pad_multiple, progress=True,
-                           desc=name)
+    scores = runner.scores(params, table)
     seconds = time.perf_counter() - t0
     m = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals=True)
     out[name] = dict(seconds=seconds, rows_per_s=len(scores) / seconds, scores=scores,

@@ -39,7 +39,7 @@ def domain_template(data_name: str) -> str:
 class LLMScorer:
   """Renders (user history, candidate) pairs into prompts and scores them with a jitted `make_score_fn`."""
 
-  batches_itself = True  # `retrieval.score_candidates` hands it all pairs with a batch size
+  batches_itself = True  # `retrieval.score_candidates` hands it one user's candidates at a time
 
   def __init__(self, model, params, tok, template: str, item_text, data_cfg=None):
     from jaxrec.models.scoring import PYesScorer

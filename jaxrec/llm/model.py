@@ -316,8 +316,8 @@ class Decoder(nn.Module):
       allowed &= seg[:, :, None] == seg[:, None, :]
       # position within its own sequence: index minus the index of the sequence's first token
       idx = jnp.broadcast_to(jnp.arange(t), (b, t))
-      start = jax.lax.cummax(jnp.where(jnp.concatenate([seg[:, :1] > -1, seg[:, 1:] != seg[:, :-1]], 1), idx, 0),
-                             axis=1)  # [B, T]
+      first = jnp.concatenate([jnp.ones((b, 1), bool), seg[:, 1:] != seg[:, :-1]], axis=1)  # [B, T] starts
+      start = jax.lax.cummax(jnp.where(first, idx, 0), axis=1)  # [B, T]
       within = idx - start
     offset = 0
     if past_kv is not None:

@@ -21,10 +21,6 @@ from jaxrec.errors import JaxrecError
 _LAYER = re.compile(r"layers_(\d+)$")
 
 
-def is_stacked(tree) -> bool:
-  return isinstance(tree, dict) and "layers" in tree
-
-
 def stack_layers(tree: dict[str, Any], what: str = "params") -> dict[str, Any]:
   """Per-layer → stacked: `layers_i` subtrees become one `layers` subtree whose leaves are [L, ...]."""
   layers = sorted((int(m[1]), k) for k in tree if (m := _LAYER.match(k)))
@@ -45,7 +41,7 @@ def stack_layers(tree: dict[str, Any], what: str = "params") -> dict[str, Any]:
 
 def unstack_layers(tree: dict[str, Any]) -> dict[str, Any]:
   """Stacked → per layer (the inverse of `stack_layers`)."""
-  if not is_stacked(tree):
+  if "layers" not in tree:
     return dict(tree)
   stacked = tree["layers"]
   n = jax.tree_util.tree_leaves(stacked)[0].shape[0]
@@ -55,12 +51,12 @@ def unstack_layers(tree: dict[str, Any]) -> dict[str, Any]:
   return out
 
 
-def stacked_axes(per_layer_axes: dict[str, Any], num_layers: int) -> dict[str, Any]:
+def stacked_axes(per_layer_axes: dict[str, Any]) -> dict[str, Any]:
   """Logical axes of stacked params from per-layer ones: the new leading axis is 'layers' (never sharded)."""
   spec = jax.sharding.PartitionSpec
   first = per_layer_axes.get("layers_0")
   out = {k: v for k, v in per_layer_axes.items() if not _LAYER.match(k)}
-  if first is not None and num_layers > 0:
+  if first is not None:
     out["layers"] = jax.tree_util.tree_map(lambda s: spec("layers", *s), first,
                                            is_leaf=lambda s: isinstance(s, spec))
   return out

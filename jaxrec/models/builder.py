@@ -59,8 +59,6 @@ def build(model_cfg, *, tokenizer, template: str, llm=None, cf_params=None, cf_m
   validate(model_cfg)
   llm_cfg, llm_params = backbone.load_llm(model_cfg, tokenizer, seed) if llm is None else \
       backbone.truncate_layers(*llm, int(model_cfg.keep_layers))
-  lcfg = backbone.lora_config(model_cfg)
-  decoder = backbone.decoder(model_cfg, llm_cfg)
   source = None
   if model_cfg.cf.name != "none":
     kind = cf_source.resolve_kind(model_cfg.cf.name, model_cfg.cf.source)
@@ -70,11 +68,22 @@ def build(model_cfg, *, tokenizer, template: str, llm=None, cf_params=None, cf_m
     if cf_params is None:
       cf_params = load_cf_params(model_cfg, n_users, n_items, train_users)
     source = cf_source.make_source(model_cfg.cf, cf_params, cf_model)
-  model = LLMRec(decoder=decoder, answer_ids=answer_token_ids(tokenizer, template, tuple(model_cfg.answers)),
-                 head=model_cfg.head, proj_token_num=int(model_cfg.proj_token_num), cf=source,
-                 fece_hidden_factor=int(model_cfg.fece.hidden_factor))
-  params = model.init(jax.random.fold_in(jax.random.PRNGKey(seed), 1), llm_params, lcfg, cf_params)
-  if model_cfg.scan_layers:  # loaded and adapted per layer, stacked once for nn.scan
+  model = make_model(model_cfg, llm_cfg, answer_token_ids(tokenizer, template, tuple(model_cfg.answers)), source)
+  return model, init_params(model, model_cfg, jax.random.fold_in(jax.random.PRNGKey(seed), 1), llm_params, cf_params)
+
+
+def make_model(model_cfg, llm_cfg, answer_ids: tuple[int, int], source=None) -> LLMRec:
+  """The LLMRec of `config.model` over a backbone of shape `llm_cfg` (layers already truncated)."""
+  return LLMRec(decoder=backbone.decoder(model_cfg, llm_cfg), answer_ids=answer_ids, head=model_cfg.head,
+                proj_token_num=int(model_cfg.proj_token_num), cf=source,
+                fece_hidden_factor=int(model_cfg.fece.hidden_factor))
+
+
+def init_params(model: LLMRec, model_cfg, rng, llm_params, cf_params=None) -> dict[str, Any]:
+  """`model.init` with `config.model`'s LoRA; under scan_layers the backbone and adapters, loaded and adapted per
+  layer, are stacked once for nn.scan."""
+  params = model.init(rng, llm_params, backbone.lora_config(model_cfg), cf_params)
+  if model_cfg.scan_layers:
     params["llm"] = stacking.stack_layers(params["llm"], "config.model.llm")
     params["lora"] = stacking.stack_layers(params["lora"], "config.model.lora.targets")
-  return model, params
+  return params

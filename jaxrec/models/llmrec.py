@@ -121,11 +121,9 @@ class LLMRec:
     """[B, 2] (Yes, No) logits of suffix rows scored after their group's prefix (`jaxrec.models.prefix`): the
     prefix batch [G, Tp] runs once and keeps its keys / values, each suffix row [B, Ts] attends to its group's
     (`suffix['group']` [B]). Equal to `answer_logits` of the whole prompts (deterministic)."""
-    variables = {"params": params["llm"], "lora": params.get("lora", {})}
-    pre = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, prefix),
-                             attention_mask=prefix["attention_mask"], compute_logits=False, return_kv=True)
+    variables, kv = self._prefix_kv(params, prefix)
     group = suffix["group"]  # [B]
-    past = jax.tree_util.tree_map(lambda x: jnp.take(x, group, axis=1), pre["kv"])  # [L, B, Tp, KV, Dh]
+    past = jax.tree_util.tree_map(lambda x: jnp.take(x, group, axis=1), kv)  # [L, B, Tp, KV, Dh]
     out = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, suffix),
                              attention_mask=suffix["attention_mask"], past_kv=past,
                              past_mask=jnp.take(prefix["attention_mask"], group, axis=0), compute_logits=False)
@@ -136,17 +134,22 @@ class LLMRec:
     shared prefix [1, Tp]: each suffix sees the prefix and its own tokens, positions restart after the prefix, and
     the answer is read at each suffix's last token (`packed['ends']` [R, M], -1 = none). Text-only prompts (no ID
     slot after the prefix). Equal to `answer_logits` of the whole prompts (deterministic)."""
-    variables = {"params": params["llm"], "lora": params.get("lora", {})}
-    pre = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, prefix),
-                             attention_mask=prefix["attention_mask"], compute_logits=False, return_kv=True)
+    variables, kv = self._prefix_kv(params, prefix)
     r = packed["input_ids"].shape[0]
-    past = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (x.shape[0], r) + x.shape[2:]), pre["kv"])
-    embeds = self.decoder.apply({"params": params["llm"]}, packed["input_ids"], method=Decoder.embed)  # [R, C, D]
+    past = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (x.shape[0], r) + x.shape[2:]), kv)
+    embeds = self.inputs_embeds(params, packed)  # [R, C, D]: text only, no slot to fill
     out = self.decoder.apply(variables, inputs_embeds=embeds, attention_mask=packed["attention_mask"],
                              past_kv=past, past_mask=jnp.broadcast_to(prefix["attention_mask"],
                                                                       (r, prefix["attention_mask"].shape[1])),
                              segment_ids=packed["segment_ids"], compute_logits=False)
     return self._head_at(params, out["last_hidden_state"], jnp.maximum(packed["ends"], 0))  # [R, M, 2]
+
+  def _prefix_kv(self, params, prefix):
+    """(the decoder's variables, the prefix batch's keys / values {'k', 'v': [L, G, Tp, KV, Dh]})."""
+    variables = {"params": params["llm"], "lora": params.get("lora", {})}
+    pre = self.decoder.apply(variables, inputs_embeds=self.inputs_embeds(params, prefix),
+                             attention_mask=prefix["attention_mask"], compute_logits=False, return_kv=True)
+    return variables, pre["kv"]
 
   def _head_at(self, params, final: Array, positions: Array) -> Array:
     """[B, P, 2] float32 (Yes, No) logits read at `positions` [B, P] of normed hidden states `final` [B, T, D]."""
@@ -162,8 +165,8 @@ class LLMRec:
     return self._head_at(params, final, jnp.full((b, 1), t - 1, jnp.int32))[:, 0]  # [B, 2]
 
   def z_of(self, logits: Array) -> Array:
-    """[B] z with P(Yes) = sigmoid(z) from [B, 2] (Yes, No) logits (see the module docstring for each head)."""
-    return logits[:, 0] if self.head == "collm" else logits[:, 0] - logits[:, 1]
+    """[...] z with P(Yes) = sigmoid(z) from [..., 2] (Yes, No) logits (see the module docstring for each head)."""
+    return logits[..., 0] if self.head == "collm" else logits[..., 0] - logits[..., 1]
 
   def score_logits(self, params, batch, rng: Array | None = None) -> Array:
     """[B] z with P(Yes) = sigmoid(z) (see the module docstring for each head)."""
@@ -206,9 +209,7 @@ def make_packed_score_fn(model: LLMRec):
   """`score_fn(params, prefix, packed) -> [R, M] P(Yes)` of packed suffixes after one shared prefix."""
 
   def score_fn(params, prefix, packed):
-    logits = model.packed_answer_logits(params, prefix, packed)  # [R, M, 2]
-    z = logits[..., 0] if model.head == "collm" else logits[..., 0] - logits[..., 1]
-    return jax.nn.sigmoid(z)
+    return jax.nn.sigmoid(model.z_of(model.packed_answer_logits(params, prefix, packed)))
 
   return score_fn
 

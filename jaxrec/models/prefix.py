@@ -33,6 +33,19 @@ def group_rows(fields: Mapping[str, np.ndarray]) -> np.ndarray:
   return ids.reshape(-1)
 
 
+def row_fields(split) -> dict[str, np.ndarray]:
+  """The per-row arrays a Split gives the scorer (grouping and the CF source): user, item, history, history_label."""
+  return {f: getattr(split, f) for f in _ROW_FIELDS}
+
+
+def _members(groups: np.ndarray) -> list[np.ndarray]:
+  """Rows of each group, in order of first appearance."""
+  order: dict[int, list[int]] = {}
+  for r, g in enumerate(np.asarray(groups)):
+    order.setdefault(int(g), []).append(r)
+  return [np.asarray(rows, np.int64) for rows in order.values()]
+
+
 def prefix_length(encodings: Sequence[dict]) -> int:
   """The tokens the rows of one group share and may compute once (see the module docstring)."""
   ids = [e["ids"] for e in encodings]
@@ -66,12 +79,8 @@ def _pow2(n: int) -> int:
 def plan(encodings: Sequence[dict], groups: np.ndarray, batch_size: int) -> list[list[tuple[int, np.ndarray]]]:
   """Batches as lists of (prefix length, rows of one group); groups go in prefix-length order so that batches pad
   little, and a batch holds at most `batch_size` rows."""
-  order: dict[int, list[int]] = {}
-  for r, g in enumerate(np.asarray(groups)):
-    order.setdefault(int(g), []).append(r)
   chunks = []
-  for rows in order.values():
-    rows = np.asarray(rows, np.int64)
+  for rows in _members(groups):
     p = prefix_length([encodings[r] for r in rows])
     for lo in range(0, len(rows), batch_size):
       chunk = rows[lo:lo + batch_size]
@@ -80,20 +89,18 @@ def plan(encodings: Sequence[dict], groups: np.ndarray, batch_size: int) -> list
   # A batch closes with a power-of-two number of groups (the prefix batch is padded to one, and a padded prefix
   # costs a whole prompt prefix); groups beyond it move to the next batch, which costs a few suffix rows at most.
   batches, current = [], []
-  for p, _, rows in chunks:
-    if current and sum(len(r) for _, r in current) + len(rows) > batch_size:
-      keep = 1 << (len(current).bit_length() - 1)
-      batches.append(current[:keep])
-      current = current[keep:]
-      while current and sum(len(r) for _, r in current) + len(rows) > batch_size:
-        keep = 1 << (len(current).bit_length() - 1)
-        batches.append(current[:keep])
-        current = current[keep:]
-    current.append((p, rows))
-  while current:
+
+  def close():
     keep = 1 << (len(current).bit_length() - 1)
     batches.append(current[:keep])
-    current = current[keep:]
+    return current[keep:]
+
+  for p, _, rows in chunks:
+    while current and sum(len(r) for _, r in current) + len(rows) > batch_size:
+      current = close()
+    current.append((p, rows))
+  while current:
+    current = close()
   return batches
 
 
@@ -138,10 +145,8 @@ def batches(encodings: Sequence[dict], fields: Mapping[str, np.ndarray], batch_s
 def saved_fraction(encodings: Sequence[dict], fields: Mapping[str, np.ndarray]) -> float:
   """The share of prompt tokens that shared prefixes skip (0 when every group is a single row)."""
   total = sum(len(e["ids"]) for e in encodings)
-  groups = group_rows(fields)
   kept = 0
-  for g in np.unique(groups):
-    rows = np.flatnonzero(groups == g)
+  for rows in _members(group_rows(fields)):
     p = prefix_length([encodings[r] for r in rows])
     kept += p + sum(len(encodings[r]["ids"]) - p for r in rows)
   return 1.0 - kept / max(total, 1)

@@ -26,7 +26,7 @@ from jaxrec.data import load_dataset, load_split_file, pipeline, prompts
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import backbone, loading, lora, stacking
 from jaxrec.llm.model import param_axes
-from jaxrec.models import cf_source, fece
+from jaxrec.models import cf_source, fece, prefix as prefix_lib
 from jaxrec.models.scoring import PYesScorer
 from jaxrec.paths import atomic_dir
 from jaxrec.train import cf_task, loop, results, workdir as run_dir
@@ -97,7 +97,7 @@ def params_axes(model, params):
   adapters from their kernels, everything else replicated."""
   llm_axes = param_axes(model.decoder.cfg)
   if model.decoder.scan_layers:
-    llm_axes = stacking.stacked_axes(llm_axes, model.decoder.cfg.num_layers)
+    llm_axes = stacking.stacked_axes(llm_axes)
   axes = {k: jax.tree.map(lambda _: P(), v) for k, v in params.items()}
   axes["llm"] = llm_axes
   if "lora" in params:
@@ -167,9 +167,8 @@ class Runner:
     prefix once unless config.shared_prefix is False (the same scores either way)."""
     params = self.scoring_params(params)
     if self.config.get("shared_prefix", True):
-      split = table.split
-      fields = dict(user=split.user, item=split.item, history=split.history, history_label=split.history_label)
-      return self.scorer.shared(params, table.encodings, fields, table.pad_id, table.pad_multiple,
+      return self.scorer.shared(params, table.encodings, prefix_lib.row_fields(table.split), table.pad_id,
+                                table.pad_multiple,
                                 progress=self.progress, desc="scoring")
     return self.scorer(params, len(table), table.collate, table.lengths, progress=self.progress,
                        desc="scoring")

@@ -28,9 +28,10 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxrec import sharding
 from jaxrec.errors import JaxrecError
-from jaxrec.llm import backbone, stacking
+from jaxrec.llm import backbone
 from jaxrec.llm.config import LlamaConfig
 from jaxrec.llm.model import Decoder
+from jaxrec.models import builder
 from jaxrec.models.cf_source import CFSource
 from jaxrec.models.llmrec import LLMRec, make_loss_fn, make_score_fn
 from jaxrec.train.llm_task import params_axes
@@ -93,24 +94,18 @@ def abstract_model(config, llm_cfg: LlamaConfig, n_users: int, n_items: int) -> 
   m = config.model
   llm_cfg, _ = backbone.truncate_layers(llm_cfg, {}, int(m.keep_layers))
   dtype = backbone.DTYPES[m.dtype]
-  lcfg = backbone.lora_config(m)
   source = None
   if m.cf.name != "none":
     dim = int(config.get("cf_train", {}).get("model", {}).get("embed_dim", 64))
     source = CFSource("tables", dim, m.cf.user_fallback)
-  model = LLMRec(decoder=backbone.decoder(m, llm_cfg), answer_ids=(0, 1), head=m.head,
-                 proj_token_num=int(m.proj_token_num), cf=source, fece_hidden_factor=int(m.fece.hidden_factor))
+  model = builder.make_model(m, llm_cfg, (0, 1), source)  # which two answer tokens does not change a shape
 
   def init():
     boxed = Decoder(llm_cfg, dtype=dtype, param_dtype=dtype).init(jax.random.key(0), jnp.zeros((1, 1), jnp.int32))
     cf = None
     if source is not None:
       cf = {"user": jnp.zeros((n_users + 1, source.dim)), "item": jnp.zeros((n_items + 1, source.dim))}
-    params = model.init(jax.random.key(1), nn.meta.unbox(boxed["params"]), lcfg, cf)
-    if m.scan_layers:
-      params["llm"] = stacking.stack_layers(params["llm"])
-      params["lora"] = stacking.stack_layers(params["lora"])
-    return params
+    return builder.init_params(model, m, jax.random.key(1), nn.meta.unbox(boxed["params"]), cf)
 
   return model, jax.eval_shape(init)
 

@@ -2,7 +2,7 @@
 
   python run_tiny.py CHECKOUT OUTDIR
 """
-import json, os, pathlib, shutil, subprocess, sys, time
+import os, pathlib, shutil, subprocess, sys, time
 
 repo, out = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2]).resolve()
 only = sys.argv[3:]
