@@ -2,7 +2,7 @@
 
 CoLLM-FaissRet (MF) on Amazon-Book in CoLLM's protocol, from the user's raw `amazon-book/` review + metadata JSON
 lines under the data root (not on this machine: the data layer is tested on files in the official format, and
-`:tiny` builds). configs/ml1m.py's recipe with the book prompts. Args: `tiny`, `collm_order`, `paper` (configs/ml1m.py's).
+`:tiny` builds). configs/ml1m.py's recipe with the book prompts. Args: `tiny`, `collm_order`, `long`, `paper` (configs/ml1m.py's).
 """
 
 from jaxrec.config_util import parse_arg, sibling_config
@@ -10,8 +10,8 @@ from jaxrec.train import llm_config
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, tiny=False, collm_order=False, paper=False)
-  config = sibling_config(__file__, "ml1m.py", f"collm_order={arg.collm_order},paper={arg.paper}")
+  arg = parse_arg(arg, tiny=False, collm_order=False, long=False, paper=False)
+  config = sibling_config(__file__, "ml1m.py", f"collm_order={arg.collm_order},long={arg.long},paper={arg.paper}")
   llm_config.use_data(config, "amazon_book")
   config.model.template = "collm_book"
   for stage in config.stages:

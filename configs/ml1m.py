@@ -5,7 +5,8 @@ CoLLM-FaissRet on CoLLM's ML-1M split: MF (trained first into <workdir>/cf) → 
 Two stages: the mapper, then LoRA (arg `collm_order`: CoLLM's released order). A 2-core CPU budget (~15 min); on an
 accelerator raise it with --config.model.keep_layers=-1 --config.data.max_train_rows=-1
 --config.data.max_eval_rows=-1 --config.stages[i].max_steps=-1, or take `paper`. Args: `tiny` (random 2-layer LLM:
-tests), `collm_order`, `paper` (CoLLM's released settings, for accelerators: see `llm_config.paper`; plan it first:
+tests), `collm_order`, `long` (~1 h on 2 cores: 8,192 training rows, one pass per stage: `llm_config.long`), `paper`
+(CoLLM's released settings, for accelerators: see `llm_config.paper`; plan it first:
 python launch/plan.py --config=configs/ml1m.py:paper --llm_shape=vicuna_7b). Measured:
 benchmarks/results/configs/results.md.
 """
@@ -18,11 +19,11 @@ from jaxrec.train.config import stage_config
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, tiny=False, collm_order=False, paper=False)
+  arg = parse_arg(arg, tiny=False, collm_order=False, long=False, paper=False)
   config = llm_config.defaults()
   config.data = get_data_config("ml1m_collm")
   config.data.max_train_rows = 1024  # CPU budget: 1,024 of the 33,891 training rows (seeded sample)
-  config.data.max_eval_rows = 256  # the validation sample early stopping reads; final metrics too (issue #12)
+  config.data.max_eval_rows = 256  # the validation sample early stopping reads (final metrics: whole splits)
   config.data.prompt_history = 10  # history titles in the prompt
   config.model = model_config(
       head="collm",  # P(Yes) = sigmoid(logit of "Yes"), BCE
@@ -44,6 +45,8 @@ def get_config(arg=None):
   else:
     config.stages = [fece, lora]
   config.eval = dict(split="valid_small", final_splits=["valid", "valid_small"])
+  if arg.long:
+    llm_config.long(config)  # ~1 h on 2 cores: 8,192 rows, one pass per stage
   if arg.paper:
     llm_config.paper(config, epochs=200)  # CoLLM's stage settings: 200 epochs of 50 iterations
   return llm_config.tiny(config) if arg.tiny else config

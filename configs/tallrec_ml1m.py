@@ -2,7 +2,7 @@
 
 TALLRec on CoLLM's ML-1M split: the text-only movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v,
 softmax over "Yes" / "No". One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~6 min).
-Args: `tiny` (random 2-layer LLM: tests), `paper` (CoLLM's TALLRec settings, all layers and rows, for
+Args: `tiny` (random 2-layer LLM: tests), `long` (~1 h on 2 cores: `llm_config.long`), `paper` (CoLLM's TALLRec settings, all layers and rows, for
 accelerators: `llm_config.paper`). Measured: benchmarks/results/configs/results.md.
 """
 
@@ -13,7 +13,7 @@ from jaxrec.train.config import stage_config
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, tiny=False, paper=False)
+  arg = parse_arg(arg, tiny=False, long=False, paper=False)
   config = llm_config.defaults()
   # configs/ml1m.py's data and budget (1,024 training rows, 256-row validation sample, 10 history titles), so the
   # text-only model and CoLLM-FaissRet are trained and compared on the same rows.
@@ -30,6 +30,8 @@ def get_config(arg=None):
       optimizer=dict(lr=1e-3, weight_decay=1e-3, warmup_steps=20, schedule="cosine"),
       early_stopping=dict(metric="auc", mode="max", patience=3))]
   config.eval = dict(split="valid_small", final_splits=["valid", "valid_small"])
+  if arg.long:
+    llm_config.long(config)  # ~1 h on 2 cores: 8,192 rows, one pass
   if arg.paper:
     llm_config.paper(config, epochs=1000)  # CoLLM's TALLRec baseline: max_epoch 1000 of 50 iterations
   return llm_config.tiny(config) if arg.tiny else config

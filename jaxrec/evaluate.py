@@ -85,11 +85,41 @@ def ctr_metrics(user, label, scores, warm=None, intervals: bool = False) -> dict
   return out
 
 
+def paired_ctr(user, label, scores_a, scores_b, warm=None) -> dict[str, dict[str, dict[str, Any]]]:
+  """Model B against model A on the same rows, per group ('all', and 'warm' / 'cold' when `warm` has both values):
+  {group: {'auc' | 'uauc' | 'gauc': {'a', 'b', 'diff', 'diff_ci'}}} (`metrics.paired_ctr_differences`: paired
+  bootstrap, rows for AUC, users for UAUC / GAUC, 1,000 resamples, seed 0), plus each group's row count 'n'."""
+  user, label = np.asarray(user), np.asarray(label)
+  a, b = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
+  groups = {"all": np.ones(len(label), bool)}
+  if warm is not None:
+    warm = np.asarray(warm, bool)
+    if warm.any() and (~warm).any():
+      groups.update({"warm": warm, "cold": ~warm})
+  with _finite_or_refused():
+    return {g: {**M.paired_ctr_differences(user[m], label[m], a[m], b[m]), "n": int(m.sum())}
+            for g, m in groups.items()}
+
+
 def evaluate_ctr(score_batch: Callable[[dict], Any], split, batch_size: int = 4096,
                  intervals: bool = False) -> dict[str, float]:
-  """Scores every row of a Split and returns `ctr_metrics` (with the warm / cold breakdown if it has `warm`)."""
+  """Scores every row of a Split and returns `ctr_metrics` (with the warm / cold breakdown if it has `warm`); a final
+  evaluation (`intervals`) also keeps every row's score under `PER_ROW` (`per_row_scores`)."""
   scores = collect_scores(score_batch, split_arrays(split), batch_size)
-  return ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals)
+  out = ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals)
+  if intervals:
+    out[PER_ROW] = per_row_scores(split, scores)
+  return out
+
+
+def per_row_scores(split, scores) -> dict[str, np.ndarray]:
+  """What `launch/compare.py` pairs CTR runs on: each row's user, item, label, warm flag (when the split has one)
+  and the model's score, in the split's row order."""
+  out = {"user": np.asarray(split.user, np.int64), "item": np.asarray(split.item, np.int64),
+         "label": np.asarray(split.label, np.float64), "score": np.asarray(scores, np.float64)}
+  if getattr(split, "warm", None) is not None:
+    out["warm"] = np.asarray(split.warm, bool)
+  return out
 
 
 @contextlib.contextmanager
@@ -103,6 +133,8 @@ def _finite_or_refused():
 
 
 PER_USER = "_per_user"  # key of the per-user arrays in a top-K result (saved beside metrics.json, not in it)
+PER_ROW = "_per_row"  # key of the per-row scores in a final CTR result (saved beside metrics.json, not in it)
+SAVED = {PER_USER: "per_user", PER_ROW: "per_row"}  # result key → folder of <split>.npz files beside metrics.json
 
 
 def topk_metrics(ranked, relevant, n_items: int, ks: Sequence[int], per_user: bool = False) -> dict[str, Any]:
@@ -171,22 +203,25 @@ def evaluate_topk(score_all_batch: Callable[[dict], Any], split, train_items: Ma
   return out
 
 
-def split_per_user(results: Mapping[str, Mapping[str, Any]]) -> tuple[dict, dict]:
-  """({split: metrics without the per-user arrays}, {split: per-user arrays}) of final results."""
-  metrics = {name: {k: v for k, v in m.items() if k != PER_USER} for name, m in results.items()}
-  return metrics, {name: m[PER_USER] for name, m in results.items() if PER_USER in m}
+def split_saved(results: Mapping[str, Mapping[str, Any]]) -> tuple[dict, dict]:
+  """({split: metrics without the saved arrays}, {folder: {split: arrays}}) of final results: the per-user terms
+  of a top-K evaluation (`per_user`), the per-row scores of a CTR one (`per_row`)."""
+  metrics = {name: {k: v for k, v in m.items() if k not in SAVED} for name, m in results.items()}
+  saved = {folder: {name: m[key] for name, m in results.items() if key in m} for key, folder in SAVED.items()}
+  return metrics, {folder: arrays for folder, arrays in saved.items() if arrays}
 
 
-def write_per_user(folder: pathlib.Path | str, per_user: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-  """`<folder>/<split>.npz` of each split's per-user arrays (user ids and each metric), written atomically; read
-  them with `np.load(path, allow_pickle=False)`."""
-  for split, arrays in per_user.items():
-    with atomic_file(pathlib.Path(folder) / f"{split}.npz", "wb") as f:
-      np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+def write_saved(root: pathlib.Path | str, saved: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]) -> None:
+  """`<root>/<folder>/<split>.npz` for `split_saved`'s arrays, each written atomically; read them with
+  `read_arrays` (`np.load(path, allow_pickle=False)`)."""
+  for folder, per_split in saved.items():
+    for split, arrays in per_split.items():
+      with atomic_file(pathlib.Path(root) / folder / f"{split}.npz", "wb") as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def read_per_user(path: pathlib.Path | str) -> dict[str, np.ndarray]:
-  """The arrays `write_per_user` wrote ({'user', 'ndcg@10', ...})."""
+def read_arrays(path: pathlib.Path | str) -> dict[str, np.ndarray]:
+  """The arrays `write_saved` wrote ({'user', 'ndcg@10', ...} or {'user', 'item', 'label', 'score', ...})."""
   with np.load(path, allow_pickle=False) as z:
     return {k: z[k] for k in z.files}
 
@@ -197,6 +232,8 @@ def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
   for split, metrics in results.items():
     groups: dict[str, dict[str, Any]] = {}
     for key, value in metrics.items():
+      if isinstance(value, Mapping):  # a nested record (an LLM run's comparison with its CF model): not a column
+        continue
       group, _, name = key.rpartition("/")
       groups.setdefault(group or "all", {})[name] = value
       if name not in columns:

@@ -14,7 +14,7 @@ better". Users without any relevant item are left out of the per-user means (the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -260,6 +260,32 @@ def ctr_intervals(users, labels, scores, n_resamples: int = 1000, seed: int = 0,
       "gauc": bootstrap_interval(len(aucs), lambda idx: (pos[idx] * aucs[idx]).sum() / pos[idx].sum(), n_resamples,
                                  seed, level),
   }
+
+
+def paired_ctr_differences(users, labels, scores_a, scores_b, n_resamples: int = 1000, seed: int = 0,
+                           level: float = 0.95) -> dict[str, dict[str, Any]]:
+  """Model B against model A on the same rows: {'auc' | 'uauc' | 'gauc': {'a', 'b', 'diff' = b − a, 'diff_ci'}}.
+
+  The interval is the percentile bootstrap of the difference with both models on each draw's rows (AUC: rows
+  resampled) or users (UAUC / GAUC: users with both classes resampled; their per-user AUCs differenced), so the
+  variation both share cancels: paired intervals are far narrower than two separate ones. Same draws as
+  `ctr_intervals` (`bootstrap_interval`, fixed seed)."""
+  labels = np.asarray(labels).reshape(-1) > 0.5
+  a, b = (np.asarray(s, np.float64).reshape(-1) for s in (scores_a, scores_b))
+  per_a, per_b = _per_user_auc(users, labels, a), _per_user_auc(users, labels, b)
+  kept = [(p, x, y) for (_, p, x), (_, _, y) in zip(per_a, per_b) if not (np.isnan(x) or np.isnan(y))]
+  pos, ua, ub = (np.array([k[i] for k in kept], np.float64) for i in range(3))
+  gauc_of = lambda v, idx: (pos[idx] * v[idx]).sum() / pos[idx].sum()
+  out = {"auc": (auc(labels, a), auc(labels, b),
+                 bootstrap_interval(len(labels), lambda idx: auc(labels[idx], b[idx]) - auc(labels[idx], a[idx]),
+                                    n_resamples, seed, level)),
+         "uauc": (ua.mean() if len(kept) else np.nan, ub.mean() if len(kept) else np.nan,
+                  bootstrap_interval(len(kept), lambda idx: (ub[idx] - ua[idx]).mean(), n_resamples, seed, level)),
+         "gauc": (gauc_of(ua, slice(None)) if len(kept) else np.nan, gauc_of(ub, slice(None)) if len(kept) else np.nan,
+                  bootstrap_interval(len(kept), lambda idx: gauc_of(ub, idx) - gauc_of(ua, idx), n_resamples, seed,
+                                     level))}
+  return {k: {"a": float(va), "b": float(vb), "diff": float(vb - va), "diff_ci": list(ci)}
+          for k, (va, vb, ci) in out.items()}
 
 
 def standard_error(values) -> float:

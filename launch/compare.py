@@ -1,14 +1,20 @@
-"""Compares finished top-K runs on the same users: each metric with its 95% bootstrap interval, and the paired
-difference of each run to the first one with its interval.
+"""Compares finished runs on identical users (top-K) or identical rows (CTR): each metric with its 95% bootstrap
+interval, and the paired difference of each run to the first one with its interval.
 
   python launch/compare.py --workdir=workdirs/topk/ease --workdir=workdirs/topk/mf --split=valid \\
       [--label=EASE --label=MF] [--metrics=ndcg@10,recall@10] [--output=table.md]
+  python launch/compare.py --workdir=workdirs/mf_ml1m --workdir=workdirs/collm_ml1m --split=valid
 
-Reads `<workdir>/per_user/<split>.npz` (written by launch/train.py's final evaluation of a top-K run, or
-`<workdir>/eval/per_user/<split>.npz` by launch/evaluate.py) and metrics.json for Coverage. Runs are compared on
-the users they all scored (said in the table when that is fewer than a run scored). Intervals: percentile
-bootstrap over users (1,000 resamples, seed 0; `jaxrec.metrics.bootstrap_ci`), on the per-user values for a run
-and on the per-user differences for a pair. Errors print one line `error: ...` and exit with 2.
+Top-K runs: reads `<workdir>/per_user/<split>.npz` (written by launch/train.py's final evaluation, or
+`<workdir>/eval/per_user/<split>.npz` by launch/evaluate.py) and metrics.json for Coverage; runs are compared on
+the users they all scored. Intervals: percentile bootstrap over users (1,000 resamples, seed 0;
+`jaxrec.metrics.bootstrap_ci`), on the per-user values for a run and on the per-user differences for a pair.
+
+CTR runs (CF baselines, TALLRec, CoLLM): reads `per_row/<split>.npz` (every row's score) and compares AUC / UAUC /
+GAUC on the rows they all scored (matched by user and item), overall and warm / cold where the split says which
+rows are warm. Intervals: bootstrap over rows for AUC and over users for UAUC / GAUC (`metrics.ctr_intervals`); a
+pair's by resampling both runs together (`metrics.paired_ctr_differences`). Errors print one line `error: ...` and
+exit with 2.
 """
 
 from __future__ import annotations
@@ -25,18 +31,21 @@ from absl import flags  # noqa: E402
 from launch import _cli  # noqa: E402
 
 
-def _per_user(workdir: pathlib.Path, split: str):
+def _saved(workdir: pathlib.Path, split: str):
+  """('topk', per-user arrays) or ('ctr', per-row arrays) of a finished run's final (or launch/evaluate.py) split."""
   from jaxrec import evaluate as ev
   from jaxrec.errors import JaxrecError
 
-  for path in (workdir / "per_user" / f"{split}.npz", workdir / "eval" / "per_user" / f"{split}.npz"):
-    if path.is_file():
-      try:
-        return ev.read_per_user(path)
-      except (OSError, ValueError) as e:
-        raise JaxrecError(f"{path}: not a per-user results file ({e})") from None
-  raise JaxrecError(f"{workdir}: no per-user results for split {split!r} (a finished top-K run writes "
-                    f"per_user/{split}.npz; `launch/evaluate.py --workdir={workdir} --split={split}` makes one)")
+  for kind, folder in (("topk", "per_user"), ("ctr", "per_row")):
+    for path in (workdir / folder / f"{split}.npz", workdir / "eval" / folder / f"{split}.npz"):
+      if path.is_file():
+        try:
+          return kind, ev.read_arrays(path)
+        except (OSError, ValueError) as e:
+          raise JaxrecError(f"{path}: not a {folder.replace('_', '-')} results file ({e})") from None
+  raise JaxrecError(f"{workdir}: no per-user or per-row results for split {split!r} (a finished run writes "
+                    f"per_user/{split}.npz (top-K) or per_row/{split}.npz (CTR); `launch/evaluate.py "
+                    f"--workdir={workdir} --split={split}` makes one)")
 
 
 def compare(workdirs, split: str, labels=None, metrics=None) -> tuple[list[dict], str]:
@@ -51,7 +60,16 @@ def compare(workdirs, split: str, labels=None, metrics=None) -> tuple[list[dict]
   labels = list(labels or [w.name for w in workdirs])
   if len(labels) != len(workdirs):
     raise JaxrecError(f"--label: {len(labels)} labels for {len(workdirs)} workdirs")
-  runs = [_per_user(w, split) for w in workdirs]
+  saved = [_saved(w, split) for w in workdirs]
+  kinds = {kind for kind, _ in saved}
+  if len(kinds) > 1:
+    raise JaxrecError(f"--workdir: {workdirs[0]} and {workdirs[[k for k, _ in saved].index(kinds.pop())]} are not "
+                      f"the same kind of run (a top-K and a CTR one); compare runs of one kind")
+  runs = [arrays for _, arrays in saved]
+  if saved[0][0] == "ctr":
+    from launch import _compare_ctr
+
+    return _compare_ctr.compare(workdirs, runs, split, labels, metrics)
   common = runs[0]["user"]
   for r in runs[1:]:
     common = np.intersect1d(common, r["user"])
@@ -99,7 +117,7 @@ def _markdown(rows, names, split, reference) -> str:
 
 def main(argv: list[str]) -> list[dict]:
   fv = flags.FlagValues()
-  workdirs = flags.DEFINE_multi_string("workdir", [], "a finished top-K run (the first is the reference)",
+  workdirs = flags.DEFINE_multi_string("workdir", [], "a finished run, top-K or CTR (the first is the reference)",
                                        flag_values=fv)
   split = flags.DEFINE_string("split", "valid", "split name", flag_values=fv)
   labels = flags.DEFINE_multi_string("label", [], "a name per --workdir (default: the folder names)", flag_values=fv)

@@ -16,8 +16,10 @@ import jax
 import numpy as np
 import pytest
 
+from jaxrec import evaluate as ev, metrics as M
+from jaxrec.data import load_dataset, sample_rows
 from jaxrec.errors import JaxrecError
-from jaxrec.train import llm_task, loop, results, task, workdir as run_dir
+from jaxrec.train import cf_task, llm_task, loop, results, task, workdir as run_dir
 
 pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
 
@@ -181,6 +183,27 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   assert lo <= full["valid_small"]["auc"] <= hi
   assert f"| valid_small | overall | {full['valid_small']['auc']:.4f} [{lo:.4f}, {hi:.4f}] |" in \
       (w / "results.md").read_text()
+  # every row's score is kept for launch/compare.py, and the run met its own CF model on the same rows
+  rows = ev.read_arrays(w / "per_row" / "valid_small.npz")
+  assert len(rows["score"]) == full["valid_small"]["n"]
+  assert M.auc(rows["label"], rows["score"]) == pytest.approx(full["valid_small"]["auc"], abs=1e-12)
+  vs = full["valid_small"]["vs_cf"]
+  cf_own = ev.read_arrays(w / "cf" / "per_row" / "valid_small.npz")  # the CF run's own final scores
+  cf_config, config = run_dir.read_config(w / "cf"), run_dir.read_config(w)
+  cf_rows = sample_rows(cf_task.load(cf_config).splits["valid_small"], cf_config.final_eval_rows, cf_config.data.seed)
+  np.testing.assert_array_equal(cf_rows.item, cf_own["item"])
+  # score_rows rebuilds the CF run from its workdir: on the CF run's own final rows it gives its own scores ...
+  np.testing.assert_allclose(cf_task.score_rows(w / "cf", cf_rows), cf_own["score"], atol=1e-6)
+  # ... and on this run's rows it gives the CF side of the comparison
+  llm_rows = sample_rows(load_dataset(config.data).splits["valid_small"], config.final_eval_rows, config.data.seed)
+  np.testing.assert_array_equal(llm_rows.item, rows["item"])
+  assert vs["all"]["auc"]["a"] == pytest.approx(M.auc(rows["label"], cf_task.score_rows(w / "cf", llm_rows)),
+                                                abs=1e-12)
+  assert vs["model"] == "mf" and vs["all"]["n"] == len(rows["score"])
+  assert vs["all"]["auc"]["b"] == pytest.approx(full["valid_small"]["auc"], abs=1e-12)
+  assert vs["all"]["auc"]["diff"] == pytest.approx(vs["all"]["auc"]["b"] - vs["all"]["auc"]["a"], abs=1e-12)
+  assert "### Against its CF model (MF), on the same rows" in (w / "results.md").read_text()
+
   items = np.load(w / "embeddings/item_llm.npy")
   assert items.shape[1] == 32 and np.abs(items[1:]).sum() > 0  # mapped into the (tiny) LLM's width
 
@@ -191,9 +214,9 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   # the trained run serves as the re-ranking scorer of issue #6, with the same P(Yes) as its own evaluation
   from jaxrec.index.llm_scorer import make_llm_scorer
 
-  runner = llm_task.Runner(run_dir.read_config(w))
+  runner = llm_task.Runner(config)
   scorer = make_llm_scorer(str(w), runner.dataset.item_text)
-  table = runner.table("valid_small")
+  table = runner.table("valid_small", split_obj=llm_rows)  # the 24 rows the tiny run's final figures cover
   params = loop.restore_params(run_dir.read_config(w), w, runner.params)
   want = runner.scores(params, table)[:5]
   sp = table.split
@@ -279,3 +302,22 @@ def test_export_hf_merged_checkpoint_loads_in_transformers_with_our_logits(full_
   assert (peft_dir / "adapter_model.safetensors").read_bytes() == (w / "adapter/adapter_model.safetensors").read_bytes()
   with pytest.raises(JaxrecError, match="--format=onnx: expected one of peft, hf"):
     export_run(w, "onnx")
+
+
+def test_collm_bookcrossing_evaluates_a_tallrec_file_with_a_new_book(full_run, shared_data, tmp_path):
+  """evaluate.py --split=FILE on BookCrossing: TALLRec's own record format; a book the run never had gets a new id,
+  its title goes into the prompt, its CF vector is zero (the SASRec source has none), and the comparison with the
+  CF model covers the same rows."""
+  w, *_ = full_run("bookcrossing")
+  records = json.loads((shared_data / "bookcrossing-tallrec" / "valid.json").read_text())[:8]
+  records[0]["input"] = records[0]["input"].rsplit("target book ", 1)[0] + \
+      'target book ""A Book Nobody Rated" written by Some One"?'
+  (tmp_path / "test.json").write_text(json.dumps(records))
+  got = task.evaluate(w, str(tmp_path / "test.json"), progress=False)["test"]
+  assert got["n"] == 8 and got["vs_cf"]["all"]["n"] == 8 and 0 <= got["auc"] <= 1
+  rows = ev.read_arrays(w / "eval" / "per_row" / "test.npz")
+  assert np.isfinite(rows["score"]).all() and rows["item"][0] > rows["item"][1:].max()
+  runner = llm_task.Runner(run_dir.read_config(w))
+  split = llm_task.split_from_file(runner.config, tmp_path / "test.json", runner.dataset)
+  table = runner.table("test", split_obj=split)
+  assert "A Book Nobody Rated" in runner.tok.decode(table.encodings[0]["ids"])

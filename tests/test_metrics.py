@@ -139,6 +139,45 @@ def test_bootstrap_ci_equals_a_plain_loop():
   assert all(np.isnan(metrics.bootstrap_ci([1.0])))
 
 
+def test_paired_ctr_differences_equal_plain_loops_with_sklearn():
+  """Model B − model A on the same rows: the point values are sklearn's, and each interval is the same draws as
+  `ctr_intervals` applied to both models at once (rows for AUC, users for UAUC / GAUC), in plain loops (1e-12).
+  The paired AUC interval is narrower than either model's own, since the rows' shared difficulty cancels."""
+  rng = np.random.default_rng(7)
+  n = 500
+  users = rng.integers(0, 30, n)
+  labels = (rng.random(n) < 0.4).astype(float)
+  a = labels * 0.3 + rng.normal(size=n)
+  b = a + labels * 0.2 + 0.3 * rng.normal(size=n)  # a better model, correlated with A
+  got = metrics.paired_ctr_differences(users, labels, a, b, n_resamples=200, seed=0)
+  assert got["auc"]["a"] == pytest.approx(roc_auc_score(labels, a), abs=1e-12)
+  assert got["auc"]["diff"] == pytest.approx(roc_auc_score(labels, b) - roc_auc_score(labels, a), abs=1e-12)
+  draw, diffs = np.random.default_rng(0), []
+  for _ in range(200):
+    idx = draw.integers(0, n, n)
+    diffs.append(roc_auc_score(labels[idx], b[idx]) - roc_auc_score(labels[idx], a[idx]))
+  assert got["auc"]["diff_ci"] == pytest.approx(list(np.quantile(diffs, [0.025, 0.975])), abs=1e-12)
+  kept = [u for u in np.unique(users) if 0 < labels[users == u].sum() < (users == u).sum()]
+  ua = np.array([roc_auc_score(labels[users == u], a[users == u]) for u in kept])
+  ub = np.array([roc_auc_score(labels[users == u], b[users == u]) for u in kept])
+  pos = np.array([labels[users == u].sum() for u in kept])
+  assert got["uauc"]["diff"] == pytest.approx(ub.mean() - ua.mean(), abs=1e-12)
+  assert got["gauc"]["b"] == pytest.approx((pos * ub).sum() / pos.sum(), abs=1e-12)
+  draw, ud, gd = np.random.default_rng(0), [], []
+  for _ in range(200):
+    idx = draw.integers(0, len(kept), len(kept))
+    ud.append((ub[idx] - ua[idx]).mean())
+  draw = np.random.default_rng(0)
+  for _ in range(200):
+    idx = draw.integers(0, len(kept), len(kept))
+    gd.append((pos[idx] * ub[idx]).sum() / pos[idx].sum() - (pos[idx] * ua[idx]).sum() / pos[idx].sum())
+  assert got["uauc"]["diff_ci"] == pytest.approx(list(np.quantile(ud, [0.025, 0.975])), abs=1e-12)
+  assert got["gauc"]["diff_ci"] == pytest.approx(list(np.quantile(gd, [0.025, 0.975])), abs=1e-12)
+  own = metrics.ctr_intervals(users, labels, b, n_resamples=200, seed=0)["auc"]
+  lo, hi = got["auc"]["diff_ci"]
+  assert 0 < lo < hi and hi - lo < own[1] - own[0]
+
+
 def test_ctr_intervals_equal_plain_loops_with_sklearn():
   """AUC's interval resamples rows, UAUC's and GAUC's resample users; the same draws in plain loops with sklearn's
   AUC give the same quantiles (1e-12)."""

@@ -14,7 +14,8 @@ def get_config(arg=None):
     return base_config(
         arg,
         model=dict(name="lightgcn", embed_dim=128, num_layers=2, init_std=0.1,
-                   n_negatives=8),  # BPR against 8 uniform negatives per positive
+                   n_negatives=8,  # BPR against 8 uniform negatives per positive
+                   reg=0.0),  # L2 on the batch's layer-0 embeddings (RecBole's), instead of weight decay
         lr=2e-3,
         weight_decay=0.5,  # decoupled, on every node embedding (RecBole's L2 on the batch's is not here yet)
         num_epochs=40,  # ~37 min on 2 shared cores; still rising slowly at the end

@@ -48,6 +48,7 @@ class CFModel:
   consts: dict[str, np.ndarray]
   loss: str = "bce"
   n_negatives: int = 1
+  reg: float = 0.0  # L2 on the batch's own embeddings (BPR / softmax; MF and LightGCN), see `loss_fn`
 
   @property
   def uses_history(self) -> bool:
@@ -80,7 +81,10 @@ class CFModel:
 
   def loss_fn(self, variables, batch, rng):
     """(scalar loss, aux dict). CTR rows use BCE on their labels; implicit rows (label 1) rank the item above
-    `n_negatives` items drawn uniformly from 1..n_items (BPR or sampled softmax)."""
+    `n_negatives` items drawn uniformly from 1..n_items (BPR or sampled softmax), plus, with `reg` > 0,
+    reg / 2 · mean over rows of (‖e_u‖² + Σ_c ‖e_c‖²) on the row's user and 1 + n_negatives candidates' own
+    (for LightGCN: layer-0) embeddings, as RecBole and the LightGCN paper regularise: only what the batch touched,
+    where decoupled weight decay shrinks every embedding every step."""
     weights = batch.get("weight")
     drop_rng, neg_rng = jax.random.split(rng)
     if self.loss == "bce":
@@ -91,9 +95,12 @@ class CFModel:
     cand = jnp.concatenate([batch["item"][:, None], neg], axis=1)  # [B, 1 + N]
     logits = self.logits(variables, batch, cand, train=True, rng=drop_rng)  # [B, 1 + N]
     w = batch["label"] if weights is None else batch["label"] * weights  # only positives are ranked
-    if self.loss == "bpr":
-      return losses.bpr(logits[:, 0], logits[:, 1:], w), {}
-    return losses.sampled_softmax(logits, w), {}
+    loss = losses.bpr(logits[:, 0], logits[:, 1:], w) if self.loss == "bpr" else losses.sampled_softmax(logits, w)
+    if not self.reg:
+      return loss, {}
+    sq = self.module.apply(variables, batch, cand, method="ego_sq_norms")  # [B]
+    l2 = 0.5 * jnp.sum(sq * w) / jnp.maximum(jnp.sum(w), 1.0)  # over the ranked rows, as the loss
+    return loss + self.reg * l2, {"l2": l2}
 
   def export_embeddings(self, variables, histories: np.ndarray | None = None,
                         batch_size: int = 1024) -> dict[str, np.ndarray]:
@@ -144,5 +151,9 @@ def build_model(model_cfg, n_users: int, n_items: int, train_split=None) -> CFMo
     consts = graph_consts(train_split.user, train_split.item, train_split.label, n_users, n_items)
     kwargs["n_edges"] = int(consts["edge_weight"].shape[0]) if "edge_weight" in consts else 0
   module = MODELS[name](n_users=int(n_users), n_items=int(n_items), **kwargs)
+  reg = float(model_cfg.get("reg", 0.0))
+  if reg and (loss == "bce" or not hasattr(module, "ego_sq_norms")):
+    raise JaxrecError(f"config.model.reg: {reg} needs loss 'bpr' or 'softmax' and model 'mf' or 'lightgcn'; got "
+                      f"loss {loss!r}, model {name!r} (use 0, or the optimiser's weight_decay)")
   return CFModel(name=name, module=module, consts=consts, loss=loss,
-                 n_negatives=int(model_cfg.get("n_negatives", 1)))
+                 n_negatives=int(model_cfg.get("n_negatives", 1)), reg=reg)

@@ -42,6 +42,11 @@ def dot_score_all(user_vec, table):
   return logits.at[:, 0].set(PAD_LOGIT)
 
 
+def sq_norms(user_vec, item_vecs):
+  """[B] ‖u‖² + Σ_c ‖v_c‖² for user_vec [B, D] and item_vecs [B, C, D]: a row's L2 penalty on its own embeddings."""
+  return jnp.sum(user_vec ** 2, axis=-1) + jnp.sum(item_vecs ** 2, axis=(-2, -1))
+
+
 def liked_history_mean(vectors, history, history_label=None):
   """The user vector of a user without a trained id (CoLLM's 'history' fallback): the mean of its liked history
   items' vectors, [B, H, d] → [B, d]. Liked = not padding and, where labels are given, label != 0 (BookCrossing

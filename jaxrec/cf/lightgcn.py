@@ -119,6 +119,12 @@ class LightGCN(nn.Module):
     logits = base.dot_scores(self.user_repr(batch, nodes=nodes), self.item_repr(items, nodes=nodes))
     return base.mask_padding_items(logits, items)
 
+  def ego_sq_norms(self, batch, items):
+    """[B] ‖e⁰_u‖² + Σ_c ‖e⁰_c‖² of each row's user and candidates `items` [B, C], on the layer-0 embeddings
+    before propagation (RecBole's / the LightGCN paper's L2 on the batch; `CFModel`'s `reg`)."""
+    ego = self.node_embed  # [N, D]
+    return base.sq_norms(ego[batch["user"]], ego[items + self.n_users + 1])
+
   def score_all(self, batch):
     nodes = self.propagate()
     table = nodes[self.n_users + 1:]  # [I + 1, D]

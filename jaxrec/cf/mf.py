@@ -40,3 +40,7 @@ class MF(nn.Module):
 
   def score_all(self, batch):
     return base.dot_score_all(self.user_repr(batch), self.item_table())
+
+  def ego_sq_norms(self, batch, items):
+    """[B] ‖p_u‖² + Σ_c ‖q_c‖² of each row's user and candidates `items` [B, C] (`CFModel`'s `reg`)."""
+    return base.sq_norms(self.user_repr(batch), self.item_repr(items))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from jaxrec import paths
 from jaxrec.data import _io, amazon_book, bookcrossing, ml100k, ml1m_collm, ml1m_topk
 from jaxrec.data.config import NAMES, get_data_config
+from jaxrec.data.sampling import sample_rows, validation_sample
 from jaxrec.data.schema import Dataset, Split
 from jaxrec.errors import JaxrecError
 
@@ -24,31 +25,47 @@ _LOADERS = {
     "ml1m_topk": ml1m_topk.load,
 }
 
-__all__ = ["Dataset", "Split", "NAMES", "get_data_config", "load_dataset", "load_split_file"]
+__all__ = ["Dataset", "Split", "NAMES", "get_data_config", "load_dataset", "load_split_file", "sample_rows",
+           "validation_sample"]
 
 
 def load_dataset(data_cfg) -> Dataset:
-  """Loads (building and caching when needed) the dataset that `data_cfg` names, then applies its row budgets."""
+  """Loads (building and caching when needed) the dataset that `data_cfg` names, with its training budget applied
+  (`max_train_rows`). Evaluation splits are whole: `max_eval_rows` is the early-stopping sample a training loop
+  draws with `sample_rows` (the figures a run reports are computed on whole splits)."""
   if data_cfg.name not in _LOADERS:
     raise JaxrecError(f"config data.name={data_cfg.name!r}; expected one of {', '.join(_LOADERS)}")
   root = paths.data_root(data_cfg.root)
   ds = _LOADERS[data_cfg.name](data_cfg, root)
-  for name, sp in list(ds.splits.items()):
-    cap = data_cfg.max_train_rows if name == "train" else data_cfg.max_eval_rows
-    keep = _io.cap_rows(len(sp), cap, data_cfg.seed)
-    if keep is not None:
-      # train_items_by_user stays the full train split's: seen items are masked whether or not a budget kept them.
-      ds.splits[name] = sp.take(keep)
+  if "train" in ds.splits:
+    # train_items_by_user stays the full train split's: seen items are masked whether or not a budget kept them.
+    ds.splits["train"] = sample_rows(ds.splits["train"], data_cfg.max_train_rows, data_cfg.seed)
   return ds
 
 
-def load_split_file(data_cfg, path) -> Split:
-  """A split file in the dataset's own format, read as the dataset's own splits are (`launch/evaluate.py --split`):
-  CoLLM's ML-1M parquet."""
+# dataset name → (reader of a split file in its own format, the file names it takes, what such a file is)
+_SPLIT_READERS = {
+    "ml1m_collm": (ml1m_collm.read_split, (".parquet",), "CoLLM's Parquet split (e.g. test.parquet)"),
+    "ml100k": (ml100k.read_split, (".data", ".test", ".base", ".inter", ".tsv", ".txt"),
+               "GroupLens' tab-separated user, item, rating, timestamp lines (u.data, u1.test) or RecBole's .inter"),
+    "bookcrossing": (bookcrossing.read_split, (".json",), "TALLRec's records (its data/book/test.json)"),
+    "amazon_book": (amazon_book.read_split, (".json", ".json.gz", ".jsonl", ".jsonl.gz"),
+                    "Amazon review JSON lines (reviewerID, asin, overall, unixReviewTime)"),
+}
+
+
+def load_split_file(data_cfg, path, dataset: Dataset) -> Split:
+  """A split file in the dataset's own format, read against `dataset` (its ids, histories, train split) as its own
+  splits are (`launch/evaluate.py --split=FILE`): `_SPLIT_READERS` says which format each dataset takes. Ids the
+  dataset never had stay beyond its own (see `schema.Split.item_text_extra`)."""
   import pathlib
 
   path = pathlib.Path(path)
-  if data_cfg.name == "ml1m_collm" and path.suffix == ".parquet":
-    return ml1m_collm._read_parquet(path, int(data_cfg.max_history))[0]  # pylint: disable=protected-access
-  raise JaxrecError(f"--split={path}: reading split files of dataset {data_cfg.name!r} is not supported; "
-                    f"pass a split name instead")
+  if data_cfg.name not in _SPLIT_READERS:
+    raise JaxrecError(f"--split={path}: reading split files of dataset {data_cfg.name!r} is not supported; pass a "
+                      f"split name instead ({', '.join(dataset.splits)})")
+  read, suffixes, what = _SPLIT_READERS[data_cfg.name]
+  if not path.name.endswith(suffixes):
+    raise JaxrecError(f"--split={path}: expected {what} for dataset {data_cfg.name!r}, a file ending in "
+                      f"{' / '.join(suffixes)}")
+  return read(path, dataset, data_cfg)

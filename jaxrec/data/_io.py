@@ -57,13 +57,6 @@ def remap(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return rank[inverse.reshape(-1)], originals
 
 
-def cap_rows(n: int, cap: int, seed: int) -> np.ndarray | None:
-  """Rows kept under a budget cap (-1 = all): a seeded subset, in original order; None when nothing is cut."""
-  if cap is None or cap < 0 or cap >= n:
-    return None
-  return np.sort(np.random.default_rng(seed).permutation(n)[:cap])
-
-
 # Parquet column kinds a reader may ask for, and the Arrow types that satisfy each.
 _KINDS = {
     "int": pa.types.is_integer,

@@ -98,7 +98,7 @@ def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Da
   users, items, ratings, times = users[keep], items[keep], ratings[keep], times[keep]
   if not len(users):
     raise JaxrecError(f"{reviews_path}: no users and items with >= {cfg.min_count} ratings in {cfg.year}")
-  uid, _ = _io.remap(users)
+  uid, user_orig = _io.remap(users)
   iid, item_orig = _io.remap(items)
   label = (ratings >= cfg.label_min_rating).astype(np.float32)
   month = times.astype("datetime64[s]").astype("datetime64[M]").astype(np.int64) % 12 + 1
@@ -119,7 +119,8 @@ def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Da
       np.random.RandomState(2023).choice(v, int(round(cfg.valid_small_frac * v)), replace=False))
   item_text = [""] + [titles[a] for a in item_orig[1:]]
   ds = schema.Dataset(NAME, splits, int(uid.max()), int(iid.max()), item_text, [""] * len(item_text),
-                      info=dict(source=str(reviews_path)))
+                      info=dict(source=str(reviews_path), user_keys=[str(u) for u in user_orig[1:]],
+                                item_keys=[str(a) for a in item_orig[1:]]))  # reviewerID / asin of ids 1..n
   return schema.validate(ds, str(reviews_path))
 
 
@@ -131,6 +132,38 @@ def load(cfg, root: pathlib.Path) -> schema.Dataset:
     folder = fetch.verified(cache) if have else fetch.fetch(NAME, fetch.AMAZON_BOOKS, cache, HOW, timeout_s=60.0)
   files = [_first(folder, REVIEW_FILES), _first(folder, META_FILES)]
   _io.require(files, NAME, HOW)
-  key = dict(files=schema.file_fingerprint(files), year=cfg.year, min=cfg.min_count, h=cfg.max_history,
+  key = dict(v=2, files=schema.file_fingerprint(files), year=cfg.year,  # v2: info keeps the id keys min=cfg.min_count, h=cfg.max_history,
              label=cfg.label_min_rating, frac=cfg.valid_small_frac, ties=cfg.get("history_ties", "strict"))
   return schema.cached(NAME, key, lambda: build(*files, cfg), cfg.use_cache)
+
+
+def read_split(path: pathlib.Path, ds: schema.Dataset, cfg) -> schema.Split:
+  """A split file in the Amazon reviews' own format (JSON lines with reviewerID, asin, overall, unixReviewTime;
+  gzip or plain: `launch/evaluate.py --split=FILE`). Reviewers and books map to the dataset's ids; ones it never had
+  get new ids after its own (no title: a CoLLM / TALLRec prompt cannot name such a book, CF models give it no score
+  of their own); label = overall >= `label_min_rating`; histories from everything the dataset and the file know."""
+  if "item_keys" not in ds.info:
+    raise JaxrecError(f"{path}: the cached {NAME} dataset predates split files; rebuild it with "
+                      f"--config.data.use_cache=False")
+  users = {k: i + 1 for i, k in enumerate(ds.info["user_keys"])}
+  items = {k: i + 1 for i, k in enumerate(ds.info["item_keys"])}
+  rows = []
+  for no, rec in _json_lines(path):
+    missing = [k for k in REVIEW_KEYS if k not in rec]
+    if missing:
+      raise JaxrecError(f"{path}:{no}: missing field(s) {', '.join(missing)}; expected {REVIEW_KEYS}")
+    for key in ("reviewerID", "asin"):
+      if not isinstance(rec[key], str) or not rec[key]:
+        raise JaxrecError(f"{path}:{no}: field {key!r} is {rec[key]!r}; expected a non-empty string")
+    try:
+      t, r = int(rec["unixReviewTime"]), float(rec["overall"])
+    except (TypeError, ValueError):
+      raise JaxrecError(f"{path}:{no}: overall / unixReviewTime not numeric") from None
+    u = users.setdefault(rec["reviewerID"], ds.n_users + 1 + len(users) - len(ds.info["user_keys"]))
+    i = items.setdefault(rec["asin"], ds.n_items + 1 + len(items) - len(ds.info["item_keys"]))
+    rows.append((u, i, float(r >= cfg.label_min_rating), t))
+  if not rows:
+    raise JaxrecError(f"{path}: no reviews; expected JSON lines with {', '.join(REVIEW_KEYS)}")
+  a = np.asarray(rows, np.float64)
+  return schema.split_from_rows(ds, a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2], a[:, 3].astype(np.int64),
+                                cfg.max_history, strict=cfg.get("history_ties", "strict") != "collm")

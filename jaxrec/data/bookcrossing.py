@@ -235,3 +235,25 @@ def load(cfg, root: pathlib.Path) -> schema.Dataset:
   key = dict(files=schema.file_fingerprint(files), seed=cfg.seed, shots=cfg.train_shots, h=cfg.max_history,
              min=cfg.min_user_ratings, label=cfg.label_min_rating, skip=cfg.skip_bad_book_rows)
   return schema.cached(NAME, key, lambda: from_raw(raw_dir, cfg), cfg.use_cache)
+
+
+def read_split(path: pathlib.Path, ds: schema.Dataset, cfg) -> schema.Split:
+  """A split file in TALLRec's record format (its data/book/{train,valid,test}.json: `launch/evaluate.py
+  --split=FILE`). Books are matched to the dataset's ids by title and author (`item_text`); a book the dataset never
+  had gets a new id after `ds.n_items`, its text kept in `item_text_extra`, so a TALLRec prompt can still name it
+  (CF models give it no score of their own). Rows keep the file's order; `warm` = the target book occurs in train."""
+  records = read_tallrec_json(path)
+  by_text = {t: i for i, t in enumerate(ds.item_text) if i}
+  ids, extra = {}, {}
+  for liked, disliked, target, _ in records:
+    for book in liked + disliked + [target]:
+      if book not in ids:
+        text = book_text(*book)
+        if text not in by_text:
+          by_text[text] = ds.n_items + 1 + len(extra)
+          extra[by_text[text]] = text
+        ids[book] = by_text[text]
+  split = _records_to_split(records, ids, cfg.max_history)
+  split.warm = _item_warm(split, ds.splits["train"])
+  split.item_text_extra = extra
+  return split

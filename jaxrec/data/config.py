@@ -2,8 +2,9 @@
 
 Every config has: `name`; `root` (None: `$JAXREC_DATA`, else the per-user cache, see `jaxrec.paths.data_root`);
 `source` ('auto' or a dataset-specific source); `max_history` (history ids kept per row); `prompt_history` (titles
-in a prompt); `seed`; `max_train_rows` / `max_eval_rows` (budget caps, -1 = all; the first rows of a seeded
-permutation are kept); `use_cache`; `fetch` (files found neither under the root nor in the download cache are
+in a prompt); `seed`; `max_train_rows` (training budget, -1 = all; the first rows of a seeded permutation
+are kept) / `max_eval_rows` (the sample of the early-stopping split that validation during training reads, drawn
+the same way; reported figures use whole splits); `use_cache`; `fetch` (files found neither under the root nor in the download cache are
 downloaded from where they are published, `jaxrec.data.fetch`; False: fail saying what to put where); and the
 prompt fields `template` (a string with <ItemTitleList>,
 <TargetItemTitle>, <UserID>, <TargetItemID> slots, see `jaxrec.data.prompts`), `proj_token_num` (placeholder

@@ -216,3 +216,24 @@ def load(cfg, root: pathlib.Path) -> schema.Dataset:
   key = dict(files=schema.file_fingerprint(files), h=cfg.max_history, label=cfg.label_min_rating,
              fracs=list(cfg.split_fracs), frac=cfg.valid_small_frac, ties=cfg.get("history_ties", "strict"))
   return schema.cached(NAME, key, lambda: build(folder, cfg), cfg.use_cache)
+
+
+def read_split(path: pathlib.Path, ds: schema.Dataset, cfg) -> schema.Split:
+  """A split file in ML-100K's own formats (`launch/evaluate.py --split=FILE`): GroupLens' tab-separated
+  `user id, item id, rating, timestamp` lines (u.data, u1.test, ...) or RecBole's `.inter` (its header line first).
+  GroupLens ids are the dataset's; label = rating >= `label_min_rating`; histories from everything the dataset and
+  the file know (`schema.split_from_rows`); rows keep the file's order."""
+  header = _io.read_text(path).split("\n", 1)[0]
+  inter = header.startswith("user_id:token")
+  rows = _io.read_delimited(path, "\t", 4, (0, 1, 2, 3), skip_header=inter,
+                            what="user id, item id, rating, timestamp")
+  if not rows:
+    raise JaxrecError(f"{path}: no rows; expected tab-separated user id, item id, rating, timestamp lines")
+  r = np.asarray(rows, np.int64)  # [N, 4]
+  bad = np.flatnonzero((r[:, 0] < 1) | (r[:, 1] < 1) | (r[:, 2] < 1) | (r[:, 2] > 5))
+  if bad.size:
+    k = int(bad[0])
+    raise JaxrecError(f"{path}: row {k + 1} ({rows[k]}): expected user and item ids >= 1 and a rating in 1..5")
+  label = (r[:, 2] >= cfg.label_min_rating).astype(np.float32)
+  return schema.split_from_rows(ds, r[:, 0], r[:, 1], label, r[:, 3], cfg.max_history,
+                                strict=cfg.get("history_ties", "strict") != "collm")

@@ -170,3 +170,11 @@ def load(cfg, root: pathlib.Path) -> schema.Dataset:
       list(cfg.train_months), list(cfg.valid_months), list(cfg.test_months)], label=cfg.label_min_rating,
              frac=cfg.valid_small_frac, ties=cfg.get("history_ties", "strict"))
   return schema.cached(NAME, key, lambda: from_raw(*files, cfg), cfg.use_cache)
+
+
+def read_split(path: pathlib.Path, ds: schema.Dataset, cfg) -> schema.Split:
+  """A split file in CoLLM's Parquet format (`launch/evaluate.py --split=FILE`, e.g. its held-out test split): its
+  own ids, histories and not_cold flags; titles of items the dataset never had go to `item_text_extra`."""
+  split, titles, _ = _read_parquet(path, int(cfg.max_history))
+  split.item_text_extra = {i: t for i, t in titles.items() if i > ds.n_items and t}
+  return split

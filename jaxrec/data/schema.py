@@ -12,6 +12,9 @@ A `Dataset` holds named `Split`s of interactions plus item text. Ids are 1..n; 0
   history_label int8   [N, H]  1 liked / 0 disliked / -1 padding (datasets whose history holds both, else all 1)
   warm         bool    [N]     CoLLM's not_cold where defined, else "user and item seen in train"
 
+A split read from a file (`launch/evaluate.py --split=FILE`) may hold ids beyond the dataset's (users or items it
+has never seen); `item_text_extra` then gives the text of those items where the file carries it ({id: text}).
+
 Caches are written with numpy's npz (no pickles) plus JSON, inside `jaxrec.paths.atomic_dir`, so a reader sees
 either a complete cache or none.
 """
@@ -48,13 +51,14 @@ class Split:
   history_len: np.ndarray
   history_label: np.ndarray
   warm: np.ndarray
+  item_text_extra: dict[int, str] = dataclasses.field(default_factory=dict)  # items beyond the dataset's (files)
 
   def __len__(self) -> int:
     return int(self.item.shape[0])
 
   def take(self, rows: np.ndarray) -> "Split":
     """Rows `rows` of every array, as a new Split."""
-    return Split(**{f: getattr(self, f)[rows] for f in _ARRAY_FIELDS})
+    return Split(**{f: getattr(self, f)[rows] for f in _ARRAY_FIELDS}, item_text_extra=self.item_text_extra)
 
   def history_ids(self, row: int, last: int | None = None, liked: bool | None = None) -> list[int]:
     """Non-padding history ids of `row`, oldest first; `last` keeps the most recent ones, `liked` filters."""
@@ -136,6 +140,46 @@ def sequential_histories(user: np.ndarray, item: np.ndarray, label: np.ndarray, 
         pending.append(int(item[r]))
     start = end
   return out
+
+
+def split_from_rows(ds: Dataset, user, item, label, timestamp, max_history: int, strict: bool = True,
+                    item_text_extra: dict[int, str] | None = None) -> Split:
+  """A Split of new rows (a split file) of dataset `ds`, with the dataset's own history rule: each row's history is
+  the user's earlier positives (`sequential_histories`) among every interaction `ds` knows (all its splits but the
+  `*_small` subsets) and the file's own rows, a row present in both counted once; `warm` against `ds`'s train.
+  Rows keep the file's order."""
+  user, item = np.asarray(user, np.int64), np.asarray(item, np.int64)
+  label, timestamp = np.asarray(label, np.float32), np.asarray(timestamp, np.int64)
+  known = [sp for name, sp in ds.splits.items() if not name.endswith("_small") and name != "pool"]
+  ctx = {k: np.concatenate([getattr(sp, k) for sp in known] + [v])
+         for k, v in (("user", user), ("item", item), ("label", label), ("timestamp", timestamp))}
+  keys = np.stack([ctx["user"], ctx["item"], ctx["timestamp"]], 1)
+  _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+  first, inverse = first, inverse.reshape(-1)  # one context row per (user, item, time); file row r → inverse[-n + r]
+  order = first[np.lexsort((ctx["timestamp"][first], ctx["user"][first]))]
+  hist = sequential_histories(ctx["user"][order], ctx["item"][order], ctx["label"][order], ctx["timestamp"][order],
+                              max_history, strict=strict)
+  position = np.empty(len(ctx["user"]), np.int64)  # context row (first of its key) → its place in `order`
+  position[order] = np.arange(len(order))
+  rows = position[first[inverse[len(ctx["user"]) - len(user):]]]
+  split = make_split(user, item, label, timestamp, [hist[r] for r in rows], max_history)
+  split.warm = warm_flags(split, ds.splits["train"])
+  split.item_text_extra = dict(item_text_extra or {})
+  return split
+
+
+def with_split_texts(ds: Dataset, split: Split) -> Dataset:
+  """`ds` with its item text extended by a file split's `item_text_extra` (ids beyond `ds.n_items`; '' where the
+  file gave none), so prompts can name items the dataset never had."""
+  if not split.item_text_extra:
+    return ds
+  top = max(split.item_text_extra)
+  text = list(ds.item_text) + [""] * max(0, top + 1 - len(ds.item_text))
+  genres = list(ds.item_genres) + [""] * max(0, top + 1 - len(ds.item_genres))
+  for i, t in split.item_text_extra.items():
+    if i > ds.n_items:
+      text[i] = t
+  return dataclasses.replace(ds, item_text=text, item_genres=genres)
 
 
 def warm_flags(split: Split, train: Split) -> np.ndarray:

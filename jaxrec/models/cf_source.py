@@ -60,10 +60,15 @@ class CFSource:
     return self.module is not None and bool(getattr(type(self.module), "uses_history", False))
 
   def item_vectors(self, cf_params, items: Array) -> Array:
-    """items [...] int → [..., d]; item 0 (padding) → zeros."""
+    """items [...] int → [..., d]; item 0 (padding) and ids beyond the CF model's catalogue (a split file's new
+    items) → zeros."""
     if self.kind == "tables":
-      return jnp.take(cf_params["item"], items, axis=0) * (items != 0)[..., None].astype(cf_params["item"].dtype)
-    return self.module.apply(cf_params, items, method="item_repr")
+      table = cf_params["item"]
+      known = (items != 0) & (items < table.shape[0])
+      return jnp.take(table, jnp.clip(items, 0, table.shape[0] - 1), axis=0) * known[..., None].astype(table.dtype)
+    known = items <= self.module.n_items
+    vecs = self.module.apply(cf_params, jnp.where(known, items, 0), method="item_repr")
+    return vecs * known[..., None].astype(vecs.dtype)
 
   def vectors(self, cf_params, fece_params, batch) -> tuple[Array, Array]:
     """(user [B, d], item [B, d]) float32 CF vectors of a batch (user, item, history [B, H], history_label)."""

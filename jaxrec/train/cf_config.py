@@ -51,6 +51,7 @@ def base_config(arg, *, model: dict, lr: float | None = None, weight_decay: floa
                                             **model})
   config.batch_size = batch_size
   config.eval_batch_size = 4096
+  config.final_eval_rows = -1  # final metrics on every row (data.max_eval_rows: the early-stopping sample)
   config.log_every = 20
   config.checkpoint_every = 200
   config.stages = [] if lr is None else [stage_config(
@@ -73,6 +74,7 @@ def tiny(config) -> ml_collections.ConfigDict:
     config.data.n_users, config.data.n_items = 60, 40
   else:
     config.data.max_train_rows, config.data.max_eval_rows = 512, 256
+    config.final_eval_rows = 256  # tests: the final figures on 256 rows too
   config.batch_size, config.eval_batch_size = 64, 256
   config.log_every, config.checkpoint_every = 5, 10
   for stage in config.stages:

@@ -19,9 +19,10 @@ import numpy as np
 from jaxrec import cf, evaluate as ev
 from jaxrec.cf import synthetic
 from jaxrec.data import schema
+from jaxrec.data.sampling import validation_sample
 from jaxrec.errors import JaxrecError
 from jaxrec.paths import atomic_dir
-from jaxrec.train import results as run_results
+from jaxrec.train import loop, results as run_results, workdir as run_dir
 from jaxrec.train.batches import ArrayBatcher
 from jaxrec.train.config import validate_early_stopping, validate_loop_config
 from jaxrec.train.task import Built
@@ -44,7 +45,7 @@ def validate(config) -> None:
   for field in ("embed_dim", "num_layers", "num_heads", "n_negatives", "neighbours"):
     if field in m and not (isinstance(m[field], int) and m[field] >= 1):
       raise JaxrecError(f"config.model.{field}: expected an integer >= 1, got {m[field]!r}")
-  for field in ("l2", "shrink"):
+  for field in ("l2", "shrink", "reg"):
     if field in m and not (isinstance(m[field], (int, float)) and m[field] >= 0):
       raise JaxrecError(f"config.model.{field}: expected a number >= 0, got {m[field]!r}")
   if "dropout" in m and not 0 <= m.dropout < 1:
@@ -115,7 +116,7 @@ def build(config, dataset, progress: bool = True) -> Built:
   dataset, model, init = build_model(config, dataset)
   evaluator = make_evaluator(config, dataset, model)
   batcher = ArrayBatcher(ev.split_arrays(dataset.splits["train"]), int(config.batch_size), int(config.seed))
-  valid = dataset.splits[config.eval.split]
+  valid = validation_sample(config.data, dataset.splits[config.eval.split])  # early stopping's rows
   return Built(
       dataset=dataset, params=init,
       loss_fn=lambda trainable, frozen, batch, rng: model.loss_fn(merge(trainable, frozen), batch, rng),
@@ -137,19 +138,34 @@ def export_embeddings(model, params, folder: pathlib.Path) -> None:
       np.save(tmp / f"{name}.npy", array)
 
 
-def split_from_file(config, path: pathlib.Path):
+def split_from_file(config, path: pathlib.Path, dataset):
   from jaxrec import data  # the data layer is only needed for real datasets
 
-  return data.load_split_file(config.data, path)
+  return data.load_split_file(config.data, path, dataset)
 
 
 def _evaluate_ctr_file_safe(config, dataset, model, params, split) -> dict:
-  """CTR metrics on a split that may hold ids the model never had (e.g. a test file's new items).
+  """CTR metrics (and per-row scores) of `ctr_scores` on a split that may hold ids the model never had."""
+  scores, unknown_item = ctr_scores(config, dataset, model, params, split)
+  out = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals=True)
+  out["unknown_items"] = int(unknown_item.sum())
+  out[ev.PER_ROW] = ev.per_row_scores(split, scores)
+  return out
 
-  Unknown users become user 0 (no id: zero embedding), unknown history items are dropped (padding), and rows whose
-  target item is unknown get the neutral logit 0, since no trained model can rank them.
+
+def ctr_scores(config, dataset, model, params, split) -> tuple[np.ndarray, np.ndarray]:
+  """([N] logits, [N] unknown-item flags) of a split that may hold ids the model never had (e.g. a test file's new
+  items) or longer histories than it was trained on (an LLM run's split: its own max_history).
+
+  Unknown users become user 0 (no id: zero embedding), unknown history items are dropped (padding), histories keep
+  their most recent `max_len` items (the model's training width), and rows whose target item is unknown get the
+  neutral logit 0, since no trained model can rank them.
   """
   arrays = ev.split_arrays(split)
+  width = int(dataset.splits["train"].history.shape[1])
+  if arrays["history"].shape[1] > width:  # left-padded, most recent last: keep the last `width`
+    arrays["history"] = arrays["history"][:, -width:]
+    arrays["history_len"] = np.minimum(arrays["history_len"], width)
   unknown_item = arrays["item"] > dataset.n_items
   arrays["user"] = np.where(arrays["user"] > dataset.n_users, 0, arrays["user"])
   arrays["history"] = np.where(arrays["history"] > dataset.n_items, 0, arrays["history"])
@@ -157,6 +173,13 @@ def _evaluate_ctr_file_safe(config, dataset, model, params, split) -> dict:
   logits = jax.jit(model.logits)
   scores = ev.collect_scores(lambda b: logits(params, b), arrays, int(config.get("eval_batch_size", 4096)))
   scores[unknown_item] = 0.0
-  out = ev.ctr_metrics(split.user, split.label, scores, getattr(split, "warm", None), intervals=True)
-  out["unknown_items"] = int(unknown_item.sum())
-  return out
+  return scores, unknown_item
+
+
+def score_rows(cf_workdir, split) -> np.ndarray:
+  """[N] logits of a finished CTR run (its best parameters) on the rows of `split`, a Split of the same dataset
+  (an LLM run's final splits: its comparison with the CF model it builds on, on identical rows)."""
+  cf_config = run_dir.read_config(cf_workdir)
+  dataset, model, init = build_model(cf_config)
+  params = loop.restore_params(cf_config, cf_workdir, init)
+  return ctr_scores(cf_config, dataset, model, params, split)[0]

@@ -122,4 +122,7 @@ def validate_loop_config(config, min_stages: int = 1) -> None:
   _check(config.get("log_every", 1) >= 1, "log_every", "an integer >= 1", config.get("log_every"))
   _check(config.get("checkpoint_every", 1) >= 1, "checkpoint_every", "an integer >= 1",
          config.get("checkpoint_every"))
+  final_rows = config.get("final_eval_rows", -1)
+  _check(isinstance(final_rows, int) and (final_rows == -1 or final_rows >= 1), "final_eval_rows",
+         "-1 (every row of each final split) or a number of rows >= 1", final_rows)
   validate_stages(config.stages, min_stages)

@@ -33,6 +33,7 @@ def defaults() -> ml_collections.ConfigDict:
       # the backbone's compute dtype when scoring ('' = config.model.dtype): bf16 with float32 accumulation and a
       # float32 head moved full-valid AUC by 0.0002 (ML-1M CoLLM run; benchmarks/results/throughput.md)
       eval_dtype="bfloat16",
+      final_eval_rows=-1,  # final metrics on every row of each final split (data.max_eval_rows: early stopping's)
       log_every=8,
       checkpoint_every=32,
       mesh=dict(data=-1, model=1),  # devices on the data / model axes (-1 = all that remain)
@@ -57,6 +58,7 @@ def tiny(config) -> ml_collections.ConfigDict:
   """The `tiny` overlay of an LLM-recommender config (tests): a random 2-layer LLM, 48 training and 24 evaluation
   rows, 4 steps a stage, one device; its CF model gets the CF overlay."""
   config.data.max_train_rows, config.data.max_eval_rows = 48, 24
+  config.final_eval_rows = 24  # tests: the final figures on 24 rows too
   # 3 history items keep every dataset's prompts (BookCrossing's longest: 231 tokens) under one padded length, so
   # each stage compiles one step, and configs with the same parameter shapes (the TALLRec ones) share it.
   config.data.prompt_history, config.data.pad_multiple = 3, 256
@@ -69,6 +71,21 @@ def tiny(config) -> ml_collections.ConfigDict:
     stage.num_epochs, stage.max_steps, stage.eval_every = 1, 4, 2
   if "cf_train" in config:
     cf_config.tiny(config.cf_train)
+  return config
+
+
+def long(config) -> ml_collections.ConfigDict:
+  """The `long` arg of the LLM-recommender configs: about an hour on 2 CPU cores at the recipe's 4 layers (a
+  CoLLM step of 8 prompts takes ~1.4 s there, a TALLRec one about as long): 8,192 training rows (8× the default),
+  one pass per stage (1,024 steps of 8), validated every 128 steps on a 512-row sample of the early-stopping split;
+  final figures on the whole splits as always. Measured: benchmarks/results/configs/results.md."""
+  config.data.max_train_rows = 8192
+  config.data.max_eval_rows = 512
+  for stage in config.stages:
+    stage.num_epochs, stage.max_steps = 1, 1024
+    stage.eval_every = 128
+    stage.optimizer.warmup_steps = 50
+    stage.early_stopping.patience = 4
   return config
 
 

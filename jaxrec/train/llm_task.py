@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from jaxrec import evaluate as ev, models, sharding
-from jaxrec.data import load_dataset, load_split_file, pipeline, prompts
+from jaxrec.data import load_dataset, load_split_file, pipeline, prompts, schema, validation_sample
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import backbone, loading, lora, stacking
 from jaxrec.llm.model import param_axes
@@ -146,15 +146,16 @@ class Runner:
                              place=lambda batch: sharding.shard_batch(_model_inputs(batch), self.mesh),
                              data_shards=int(self.mesh.shape["data"]))
     self.default_template, _ = models.prompt_settings(config.model, config.data)
-    self._tables: dict[tuple, pipeline.PromptTable] = {}
+    self._tables: dict[tuple, tuple] = {}  # (split, template, id(split_obj)) → (split_obj, PromptTable)
 
   def table(self, split: str, template: str | None = None, split_obj=None) -> pipeline.PromptTable:
     template = template or self.default_template
     key = (split, template, id(split_obj))
     if key not in self._tables:
       ds = self.dataset if split_obj is None else _with_split(self.dataset, split, split_obj)
-      self._tables[key] = pipeline.PromptTable(ds, split, self.config.data, self.tok, template)
-    return self._tables[key]
+      # the entry holds split_obj, so its id cannot be reused by another split while the table is cached
+      self._tables[key] = (split_obj, pipeline.PromptTable(ds, split, self.config.data, self.tok, template))
+    return self._tables[key][1]
 
   def scoring_params(self, params):
     """`params` with the backbone's weights stored in the scoring dtype (config.eval_dtype)."""
@@ -175,23 +176,36 @@ class Runner:
 
   def metrics(self, params, split: str, template: str | None = None, split_obj=None,
               final: bool = False) -> dict[str, float]:
-    """CTR metrics of `split` (a final evaluation adds their bootstrap intervals)."""
+    """CTR metrics of `split`; a final evaluation adds their bootstrap intervals, every row's score (`ev.PER_ROW`)
+    and, for a CoLLM run, 'vs_cf': its CF model scored on the same rows and the paired difference of each metric
+    (this run − CF model) with its interval, overall / warm / cold (`ev.paired_ctr`)."""
     t = self.table(split, template, split_obj)
     scores = self.scores(params, t)
-    return ev.ctr_metrics(t.split.user, t.split.label, scores, getattr(t.split, "warm", None), intervals=final)
+    warm = getattr(t.split, "warm", None)
+    out = ev.ctr_metrics(t.split.user, t.split.label, scores, warm, intervals=final)
+    if final:
+      out[ev.PER_ROW] = ev.per_row_scores(t.split, scores)
+      cf = self.config.model.cf
+      if cf.name != "none" and cf.get("workdir"):  # the CF model this run builds on, scored on the same rows
+        cf_scores = cf_task.score_rows(cf.workdir, t.split)
+        out["vs_cf"] = {"model": cf.name, "workdir": str(cf.workdir),
+                        **ev.paired_ctr(t.split.user, t.split.label, cf_scores, scores, warm)}
+    return out
 
   def stage_inputs(self, stage):
     """(train_data, evaluate_fn) of one stage: its template's prompts."""
     template = prompts.TEMPLATES[stage.template] if stage.get("template") else None
     data = PromptData(self.table("train", template), int(self.config.batch_size), int(self.config.seed),
                       self.mesh)
-    return data, lambda params: self.metrics(params, self.config.eval.split, template)
+    name = self.config.eval.split
+    whole = self.dataset.splits[name]
+    sample = validation_sample(self.config.data, whole)  # config.data.max_eval_rows of it
+    return data, lambda params: self.metrics(params, name, template, split_obj=None if sample is whole else sample)
 
 
 def _with_split(dataset, name, split):
-  import dataclasses
-
-  return dataclasses.replace(dataset, splits={**dataset.splits, name: split})
+  """`dataset` with `split` under `name`, its item text extended by the items a split file introduced."""
+  return dataclasses.replace(schema.with_split_texts(dataset, split), splits={**dataset.splits, name: split})
 
 
 def load(config, workdir: pathlib.Path | None):
@@ -273,5 +287,17 @@ def export(runner: Runner, params, workdir: pathlib.Path) -> None:
     np.save(tmp / "item_llm.npy", mapped.reshape(mapped.shape[0], -1))
 
 
-def split_from_file(config, path: pathlib.Path):
-  return load_split_file(config.data, path)
+def split_from_file(config, path: pathlib.Path, dataset):
+  """A split file in the dataset's own format; every item a prompt names (targets and history) must have a text:
+  the dataset's own, or one the file gave (`Split.item_text_extra`)."""
+  split = load_split_file(config.data, path, dataset)
+  named = np.fromiter(split.item_text_extra, np.int64, len(split.item_text_extra))
+  for field in ("item", "history"):
+    ids = getattr(split, field).reshape(len(split), -1)  # [N, 1] or [N, H]
+    nameless = (ids > dataset.n_items) & ~np.isin(ids, named)
+    if nameless.any():
+      row, col = np.argwhere(nameless)[0]
+      raise JaxrecError(f"--split={path}: row {row} names item {int(ids[row, col])} ({field}), which "
+                        f"{dataset.name} does not have and the file gives no title for; an LLM prompt cannot name it "
+                        f"(a CF run scores such rows)")
+  return split

@@ -78,7 +78,7 @@ def build(config, dataset, llm=None, progress: bool = True) -> Built:
                extra=extra)
 
 
-def split_from_file(config, path):
+def split_from_file(config, path, dataset):
   raise JaxrecError(f"--split={path}: a multi-scale run evaluates split names of {config.data.name}, not files")
 
 

@@ -97,7 +97,8 @@ def write_cf_results_md(path: pathlib.Path | str, config, finals: Mapping[str, M
   for split, res in finals.items():
     lines.append(f"| {split} | " + " | ".join(_with_ci(res, k) if isinstance(res.get(k), float) else
                                              str(res.get(k, "–")) for k in keys) + " |")
-  lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages] + ["", *picture_lines]
+  lines += ["", rows_line(config, finals), "", "Stages:", ""] + [_stage_line(s) for s in stages]
+  lines += ["", *picture_lines]
   with atomic_file(path, "w") as f:
     f.write("\n".join(lines) + "\n")
 
@@ -106,6 +107,46 @@ def _with_ci(res: Mapping[str, Any], key: str) -> str:
   """'0.6285 [0.6172, 0.6391]' when the metric has its 95% interval (`<key>_ci`), else the value alone."""
   ci = res.get(f"{key}_ci")
   return _f(res.get(key)) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else "")
+
+
+def rows_line(config, finals: Mapping[str, Mapping[str, Any]]) -> str:
+  """Which rows the figures cover: whole splits (or the test cap config.final_eval_rows), and the sample early
+  stopping read during training (config.data.max_eval_rows)."""
+  cap, sample = int(config.get("final_eval_rows", -1)), int(config.data.get("max_eval_rows", -1))
+  sizes = ", ".join(f"{split}: {res['n']} rows" if "n" in res else f"{split}: {res.get('n_users', '?')} users"
+                    for split, res in finals.items())
+  what = "every row of each split" if cap < 0 else f"at most {cap} rows of each split (config.final_eval_rows)"
+  es = ("the whole split" if sample < 0 else f"a fixed sample of {sample} rows of it (config.data.max_eval_rows)")
+  line = f"Final figures on {what} ({sizes}); early stopping read {config.eval.split}: {es}."
+  if any("auc_ci" in res for res in finals.values()):
+    line += " Intervals: bootstrap, rows for AUC, users for UAUC / GAUC (1,000 resamples, seed 0)."
+  return line
+
+
+def vs_cf_lines(vs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+  """The paired comparison with the CF model on identical rows (`evaluate.paired_ctr`), one table row per split and
+  group: CF model's AUC / UAUC, this run's, and the difference with its 95% paired interval."""
+  model = next(iter(vs.values())).get("model", "cf").upper()
+  lines = [f"### Against its CF model ({model}), on the same rows", "",
+           "Paired bootstrap: both models on each resample's rows (AUC) or users (UAUC); difference = this run − "
+           f"{model}.", "", f"| split | group | rows | {model} AUC | AUC | ΔAUC [95% CI] | {model} UAUC | UAUC | "
+           "ΔUAUC [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
+  for split, rec in vs.items():
+    for group in ("all", "warm", "cold"):
+      g = rec.get(group)
+      if not isinstance(g, Mapping):
+        continue
+      cells = [split, group, str(g.get("n", "–"))]
+      for m in ("auc", "uauc"):
+        d = g[m]
+        ci = d.get("diff_ci") or [None, None]
+        cells += [_f(d["a"]), _f(d["b"]), f"{_signed(d['diff'])} [{_signed(ci[0])}, {_signed(ci[1])}]"]
+      lines.append("| " + " | ".join(cells) + " |")
+  return lines
+
+
+def _signed(v) -> str:
+  return "–" if v is None or v != v else f"{v:+.4f}"
 
 
 def _stage_line(s: Mapping[str, Any]) -> str:
@@ -127,6 +168,10 @@ def write_results_md(path: pathlib.Path | str, config, finals: Mapping[str, Mapp
       if f"{prefix}auc" in res:
         lines.append(f"| {split} | {group} | {_with_ci(res, prefix + 'auc')} | {_with_ci(res, prefix + 'uauc')} | "
                      f"{_with_ci(res, prefix + 'gauc')} | {res.get(prefix + 'uauc_users', '–')} |")
+  lines += ["", rows_line(config, finals)]
+  vs = {split: res["vs_cf"] for split, res in finals.items() if isinstance(res.get("vs_cf"), Mapping)}
+  if vs:
+    lines += ["", *vs_cf_lines(vs)]
   lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages]
   lines += ["", "## Reported in the papers (test splits, 7B LLMs)", "", "| method | AUC | UAUC | source |",
             "|---|---|---|---|"]

@@ -12,7 +12,7 @@ A family (`FAMILIES[config.model.family]`) is a module that supplies only what d
                                         is touched; `workdir` is None when a finished run is rebuilt
   prepare(config, workdir, inputs, progress)   work inside the claimed workdir before training (CoLLM's CF model)
   build(config, inputs, **kw) -> Built  the dataset, model, initial params, loss and evaluators
-  split_from_file(config, path) -> Split        a split file in the dataset's own format
+  split_from_file(config, path, dataset) -> Split   a split file in the dataset's own format, read against it
   write_results(path, config, record, picture_lines)   results.md from the metrics.json record
 
 A walk of one value, e.g. `config.model.lora.alpha`: launch/train.py → `train` here → the family's `build` →
@@ -80,9 +80,9 @@ def train(config, workdir, progress: bool = True, **build_kw) -> dict:
     built = fam.build(config, inputs, progress=progress, **build_kw)
     result = loop.train(config, workdir, init_params=built.params, loss_fn=built.loss_fn,
                         stage_inputs=built.stage_inputs, progress=progress)
-    finals, per_user = ev.split_per_user({name: built.evaluate(result.params, name, built.dataset.splits[name])
-                                          for name in config.eval.final_splits if name in built.dataset.splits})
-    ev.write_per_user(workdir / "per_user", per_user)  # top-K: each user's terms, for launch/compare.py
+    finals, saved = ev.split_saved({name: built.evaluate(result.params, name, final_split(config, built, name))
+                                    for name in config.eval.final_splits if name in built.dataset.splits})
+    ev.write_saved(workdir, saved)  # top-K: each user's terms; CTR: each row's score (launch/compare.py)
     # wall_s: this process's seconds (a resumed run counts only its last part)
     record = {"splits": finals, "stages": result.stages, **built.extra(finals),
               "wall_s": round(time.perf_counter() - start, 1)}
@@ -92,6 +92,15 @@ def train(config, workdir, progress: bool = True, **build_kw) -> dict:
     fam.write_results(workdir / "results.md", config, record,
                       results.pictures(workdir, config, finals, result.stages))
     return finals
+
+
+def final_split(config, built: Built, name: str):
+  """The rows a final evaluation of split `name` reports: all of them unless config.final_eval_rows caps them (the
+  tiny test configs do; results.md then says so)."""
+  from jaxrec.data.sampling import sample_rows
+
+  return sample_rows(built.dataset.splits[name], int(config.get("final_eval_rows", -1)),
+                     int(config.data.get("seed", 0)))
 
 
 def evaluate(workdir, split: str, output: str | None = None, progress: bool = True) -> dict:
@@ -104,16 +113,16 @@ def evaluate(workdir, split: str, output: str | None = None, progress: bool = Tr
     params = loop.restore_params(config, workdir, built.params)
     path = pathlib.Path(split)
     if split in built.dataset.splits:
-      name, sp = split, built.dataset.splits[split]
+      name, sp = split, final_split(config, built, split)  # the rows the run's own final figures cover
     elif path.is_file():
-      name, sp = path.stem, fam.split_from_file(config, path)
+      name, sp = path.name.split(".")[0], fam.split_from_file(config, path, built.dataset)
     else:
       raise JaxrecError(f"--split={split}: neither a split of {config.data.name} ({', '.join(built.dataset.splits)})"
                         f" nor a file")
-    metrics, per_user = ev.split_per_user({name: (built.evaluate_any or built.evaluate)(params, name, sp)})
+    metrics, saved = ev.split_saved({name: (built.evaluate_any or built.evaluate)(params, name, sp)})
     metrics = metrics[name]
   out = pathlib.Path(output) if output else pathlib.Path(workdir) / "eval" / f"{name}.json"
-  ev.write_per_user(out.parent / "per_user", per_user)
+  ev.write_saved(out.parent, saved)
   ev.write_metrics(out, {"splits": {name: metrics}, "source": str(split)})
   print(ev.format_table({name: metrics}), flush=True)
   print(f"wrote {out}", flush=True)

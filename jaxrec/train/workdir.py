@@ -100,8 +100,9 @@ def claim(path: pathlib.Path | str, shared: bool = False):
 
 # Config fields that only label outputs (results.md): a run differing there trains exactly the same.
 # Fields that may change when a run resumes: they decide how scores are computed (shared_prefix: batching; eval_dtype:
-# the backbone's dtype when scoring, |ΔAUC| ~2e-4), not what trains.
-OUTPUT_ONLY_FIELDS = ("report", "shared_prefix", "eval_dtype")
+# the backbone's dtype when scoring, |ΔAUC| ~2e-4) or which rows the final figures cover (final_eval_rows), not what
+# trains.
+OUTPUT_ONLY_FIELDS = ("report", "shared_prefix", "eval_dtype", "final_eval_rows")
 
 # Fields added after runs were made with configs that lack them, with the value those runs had (JSON paths):
 # reading or resuming such a run fills them in, so older workdirs keep evaluating and resuming.
