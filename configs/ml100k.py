@@ -2,8 +2,9 @@
 
 README's main job, on the embedded defaults: CoLLM-FaissRet (configs/ml1m.py's recipe: budget, model, stages) on
 ML-100K (from the PyPI wheel recbole==1.2.1) in CoLLM's protocol (label rating >= 4, time-ordered 8:1:1), its MF
-trained first into <workdir>/cf, SmolLM2-135M (embedded GGUF, first 4 layers). ~4 min on 2 CPU cores.
-Args: `tiny` (random 2-layer LLM: tests), `collm_order`, `long`, `paper` (configs/ml1m.py's). Measured: benchmarks/results/configs/results.md.
+trained first into <workdir>/cf, SmolLM2-135M (embedded GGUF, first 4 layers). ~10 min on 2 CPU cores (final figures
+on the whole valid splits: ~5 of them). Args: `tiny` (random 2-layer LLM: tests), `collm_order`, `long`, `paper`
+(configs/ml1m.py's). Measured: benchmarks/results/configs/results.md.
 """
 
 from jaxrec.config_util import parse_arg, sibling_config

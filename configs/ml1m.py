@@ -1,12 +1,12 @@
 """python launch/train.py --config=configs/ml1m.py --workdir=workdirs/collm_ml1m --config.data.root=../shared/data
 
 CoLLM-FaissRet on CoLLM's ML-1M split: MF (trained first into <workdir>/cf) → FECE mapper → the <UserID> /
-<TargetItemID> slots of the CoLLM movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v, CoLLM's head.
-Two stages: the mapper, then LoRA (arg `collm_order`: CoLLM's released order). A 2-core CPU budget (~15 min); on an
-accelerator raise it with --config.model.keep_layers=-1 --config.data.max_train_rows=-1
---config.data.max_eval_rows=-1 --config.stages[i].max_steps=-1, or take `paper`. Args: `tiny` (random 2-layer LLM:
-tests), `collm_order`, `long` (~1 h on 2 cores: 8,192 training rows, one pass per stage: `llm_config.long`), `paper`
-(CoLLM's released settings, for accelerators: see `llm_config.paper`; plan it first:
+<TargetItemID> slots of the CoLLM movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v, CoLLM's head. Two
+stages: the mapper, then LoRA (arg `collm_order`: CoLLM's released order). A 2-core CPU budget (~20 min, ~5 of them
+the final evaluation of the whole valid splits); on an accelerator raise it with --config.model.keep_layers=-1
+--config.data.max_train_rows=-1 --config.data.max_eval_rows=-1 --config.stages[i].max_steps=-1, or take `paper`. Args:
+`tiny` (random 2-layer LLM: tests), `collm_order`, `long` (~1 h on 2 cores: 8,192 training rows, one pass per stage:
+`llm_config.long`), `paper` (CoLLM's released settings, for accelerators: see `llm_config.paper`; plan it first:
 python launch/plan.py --config=configs/ml1m.py:paper --llm_shape=vicuna_7b). Measured:
 benchmarks/results/configs/results.md.
 """

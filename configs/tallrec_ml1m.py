@@ -1,9 +1,10 @@
 """python launch/train.py --config=configs/tallrec_ml1m.py --workdir=workdirs/tallrec_ml1m --config.data.root=../shared/data
 
 TALLRec on CoLLM's ML-1M split: the text-only movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v,
-softmax over "Yes" / "No". One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~6 min).
-Args: `tiny` (random 2-layer LLM: tests), `long` (~1 h on 2 cores: `llm_config.long`), `paper` (CoLLM's TALLRec settings, all layers and rows, for
-accelerators: `llm_config.paper`). Measured: benchmarks/results/configs/results.md.
+softmax over "Yes" / "No". One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~10 min with the whole-split
+final evaluation). Args: `tiny` (random 2-layer LLM: tests), `long` (~1 h on 2 cores: `llm_config.long`), `paper`
+(CoLLM's TALLRec settings, all layers and rows, for accelerators: `llm_config.paper`). Measured:
+benchmarks/results/configs/results.md.
 """
 
 from jaxrec.config_util import parse_arg, sibling_config

@@ -264,6 +264,17 @@ def test_tiny_configs_of_every_dataset_build(shared_data):
       assert len(config.stages) == (1 if config.model.cf.name == "none" else 2)
 
 
+def test_long_budget_arg():
+  """`:long` (about an hour on 2 cores): 8,192 training rows, one pass of 1,024 steps per stage, validation every 128
+  steps on a 512-row sample; the final figures stay on whole splits. The default keeps its ~10-minute budget."""
+  for name in ("ml1m", "ml100k", "bookcrossing", "amazon_book", "tallrec_ml1m"):
+    config, default = _config(name, "long"), _config(name, None)
+    llm_task.validate(config)
+    assert (config.data.max_train_rows, config.data.max_eval_rows, config.final_eval_rows) == (8192, 512, -1)
+    assert [(s.max_steps, s.eval_every) for s in config.stages] == [(1024, 128)] * len(config.stages)
+    assert (default.data.max_train_rows, default.stages[0].max_steps, default.final_eval_rows) == (1024, 48, -1)
+
+
 def test_export_hf_merged_checkpoint_loads_in_transformers_with_our_logits(full_run, tmp_path):
   """launch/export.py --format=hf of the tiny CoLLM run: AutoModelForCausalLM's f32 logits equal the Flax decoder's
   with the (unmerged) LoRA applied, to 1e-4; the mapper and CF tables sit beside it as described in collm.json."""

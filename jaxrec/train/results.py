@@ -55,8 +55,9 @@ def _f(v) -> str:
 def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, Any]],
              stages: Sequence[Mapping[str, Any]]) -> list[str]:
   """Draws a finished run's PNGs into `workdir` and returns the markdown lines that show them: training curves per
-  stage; per final split, AUC / UAUC overall / warm / cold beside the CF model's (CTR runs, the CF model's numbers
-  read from its workdir's metrics.json: each bar says how many rows it covers) or P / R / NDCG against K (top-K)."""
+  stage; per final split, AUC / UAUC overall / warm / cold beside the CF model's on the same rows (CTR runs: their
+  `vs_cf`; a run made before it existed shows its CF run's own metrics.json, each bar saying how many rows it covers)
+  or P / R / NDCG against K (top-K)."""
   workdir = pathlib.Path(workdir)
   lines = ["## Pictures", ""]
   if (workdir / "metrics.jsonl").is_file() and stages:
@@ -67,9 +68,10 @@ def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, An
   for split, m in finals.items():
     if "auc" in m:
       models = {"this run": m}
-      cf_metrics = read_split_metrics(cf.get("workdir"), split) if cf.get("workdir") else None
-      if cf_metrics:
-        models[f"CF model ({cf.get('name', 'cf').upper()}, its own run)"] = cf_metrics
+      if isinstance(m.get("vs_cf"), Mapping):  # the CF model scored on this run's own rows
+        models[f"CF model ({cf.get('name', 'cf').upper()}, same rows)"] = cf_side(m["vs_cf"])
+      elif cf.get("workdir") and read_split_metrics(cf.get("workdir"), split):  # older runs: its own evaluation
+        models[f"CF model ({cf.get('name', 'cf').upper()}, its own run)"] = read_split_metrics(cf["workdir"], split)
       png = plots.warm_cold_bars(models, split, workdir / f"warm_cold_{split}.png")
       lines += [f"![{split}: AUC / UAUC overall, warm and cold]({png.name})", ""]
     elif any(k.startswith("ndcg@") for k in m):
@@ -77,6 +79,17 @@ def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, An
       png = plots.topk_curves(m, ks, split, workdir / f"topk_{split}.png")
       lines += [f"![{split}: precision / recall / NDCG against K]({png.name})", ""]
   return lines
+
+
+def cf_side(vs_cf: Mapping[str, Any]) -> dict[str, Any]:
+  """The CF model's flat metrics ('auc', 'warm/uauc', 'n', ...) out of a run's `vs_cf` record."""
+  out: dict[str, Any] = {}
+  for group, prefix in (("all", ""), ("warm", "warm/"), ("cold", "cold/")):
+    g = vs_cf.get(group)
+    if isinstance(g, Mapping):
+      out.update({f"{prefix}{m}": g[m]["a"] for m in ("auc", "uauc", "gauc") if m in g})
+      out[f"{prefix}n"] = g.get("n")
+  return out
 
 
 def read_split_metrics(workdir, split: str) -> Mapping[str, Any] | None:
