@@ -40,7 +40,9 @@ def _saved(workdir: pathlib.Path, split: str):
     for path in (workdir / folder / f"{split}.npz", workdir / "eval" / folder / f"{split}.npz"):
       if path.is_file():
         try:
-          return kind, ev.read_arrays(path)
+          arrays = ev.read_arrays(path)
+          # per-user files written before the names were unified say 'ndcg_at_10' for 'ndcg@10'
+          return kind, {k.replace("_at_", "@"): v for k, v in arrays.items()}
         except (OSError, ValueError) as e:
           raise JaxrecError(f"{path}: not a {folder.replace('_', '-')} results file ({e})") from None
   raise JaxrecError(f"{workdir}: no per-user or per-row results for split {split!r} (a finished run writes "

@@ -35,6 +35,9 @@ def main(argv: list[str]) -> dict:
   split_name = flags.DEFINE_string("split", "valid_small", "split to score", flag_values=fv)
   rows_flag = flags.DEFINE_integer("rows", 64, "score the first N rows of the split (-1 = all)", flag_values=fv)
   batch = flags.DEFINE_integer("batch", 16, "prompts per forward pass", flag_values=fv)
+  template_flag = flags.DEFINE_string("template", None, "a prompt template name (jaxrec.data.prompts.TEMPLATES, e.g. "
+                                      "tallrec_book_chat); default: the dataset's text-only TALLRec prompt",
+                                      flag_values=fv)
   llm = flags.DEFINE_string("llm", "smollm2", "'smollm2' (embedded SmolLM2-135M-Instruct), 'random', a HF checkpoint "
                             "dir, hub id or .gguf", flag_values=fv)
   config = _cli.parse_main(argv, fv, workdir, config_flag)
@@ -46,13 +49,17 @@ def main(argv: list[str]) -> dict:
   from jaxrec.errors import JaxrecError
   from jaxrec.index.llm_scorer import make_llm_scorer, text_template
 
+  from jaxrec.data.prompts import TEMPLATES
+
+  if template_flag.value is not None and template_flag.value not in TEMPLATES:
+    raise JaxrecError(f"--template={template_flag.value}: expected one of {sorted(TEMPLATES)}")
   ds = load_dataset(config.data)
   if split_name.value not in ds.splits:
     raise JaxrecError(f"--split={split_name.value}: not a split of {ds.name} ({', '.join(ds.splits)})")
   split = ds[split_name.value]
   n = len(split) if rows_flag.value < 0 else min(rows_flag.value, len(split))
   scorer = make_llm_scorer(llm.value or "smollm2", ds.item_text, config.data, ds.name,
-                           template=text_template(config.data, ds.name))
+                           template=template_flag.value or text_template(config.data, ds.name))
   rows = np.arange(n)
   s = scorer({"user": split.user[rows], "item": split.item[rows], "history": split.history[rows],
               "history_label": split.history_label[rows]}, batch_size=batch.value, progress=True).astype(np.float64)

@@ -235,3 +235,33 @@ def test_closed_form_config_trains_nothing_and_evaluates(tmp_path):
   config.stages = [stage_config(name="x")]
   with pytest.raises(JaxrecError, match="config.stages: ease is fitted in closed form; expected no stages, got 1"):
     task.train(config, tmp_path / "bad", progress=False)
+
+
+@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+def test_batch_l2_reg_adds_half_the_mean_squared_norms(name, data):
+  """`model.reg`: loss = BPR + reg / 2 · mean over rows of (‖e_u‖² + Σ_c ‖e_c‖²) on the layer-0 embeddings of the
+  row's user, positive and negatives (drawn with the same key), computed here by hand from the parameter table."""
+  from jaxrec.errors import JaxrecError
+
+  plain = _build(name, data, loss="bpr", n_negatives=3)
+  reg = _build(name, data, loss="bpr", n_negatives=3, reg=0.01)
+  params = plain.init(jax.random.PRNGKey(0))
+  batch = {k: v[:32] for k, v in evaluate.split_arrays(data.splits["train"]).items()}
+  batch["label"] = np.ones(32, np.float32)
+  rng = jax.random.PRNGKey(3)
+  base_loss, _ = plain.loss_fn(params, batch, rng)
+  loss, aux = reg.loss_fn(params, batch, rng)
+  neg = np.asarray(jax.random.randint(jax.random.split(rng)[1], (32, 3), 1, data.n_items + 1))
+  items = np.concatenate([batch["item"][:, None], neg], 1)  # [B, 4]
+  p = params["params"]
+  if name == "mf":
+    users, table = np.asarray(p["user_embed"]["embedding"])[batch["user"]], np.asarray(p["item_embed"]["embedding"])
+    vecs = table[items] * (items != 0)[..., None]
+  else:
+    nodes = np.asarray(p["node_embed"])
+    users, vecs = nodes[batch["user"]], nodes[items + data.n_users + 1]
+  want = 0.5 * np.mean((users ** 2).sum(-1) + (vecs ** 2).sum((-2, -1)))
+  assert float(aux["l2"]) == pytest.approx(want, rel=1e-5)
+  assert float(loss) == pytest.approx(float(base_loss) + 0.01 * want, rel=1e-5)
+  with pytest.raises(JaxrecError, match="config.model.reg: 0.01 needs loss 'bpr' or 'softmax'"):
+    _build(name, data, reg=0.01)  # BCE (CTR rows): the optimiser's weight decay instead

@@ -50,3 +50,19 @@ def test_score_py_is_zero_shot_tallrec_and_matches_transformers(shared_data, tmp
   theirs = torch.softmax(logits, -1)[:, 0].numpy()
   np.testing.assert_allclose(ours, theirs, atol=1e-4)
   assert 0.0 <= result["auc"] <= 1.0
+
+
+def test_chat_template_answers_and_bad_template_name(shared_data, tmp_path):
+  """The instruct model's ChatML turn: the answer is the first token of the open assistant turn ("Yes" / "No" with
+  no leading space), and its special tokens stay single tokens; an unknown --template is one line."""
+  tok = tokenizer.load_tokenizer(None)
+  template = prompts.TEMPLATES["tallrec_book_chat"]
+  yes, no = answer_token_ids(tok, template)
+  assert (yes, no) == (tok("Yes", add_special_tokens=False)["input_ids"][0],
+                       tok("No", add_special_tokens=False)["input_ids"][0])
+  ids = tok(template.split("<ItemTitleList>")[0], add_special_tokens=False)["input_ids"]
+  assert ids[0] == tok.convert_tokens_to_ids("<|im_start|>")
+  from jaxrec.errors import JaxrecError
+  with pytest.raises(JaxrecError, match=r"--template=nope: expected one of \["):
+    score.main(["score.py", f"--config={REPO}/configs/data_bookcrossing.py", f"--config.data.root={shared_data}",
+                f"--workdir={tmp_path}", "--template=nope"])

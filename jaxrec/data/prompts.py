@@ -44,12 +44,18 @@ TALLREC_BOOK_INPUT = ("User Preference: <ItemTitleList>\nUser Unpreference: <Dis
 TALLREC_BOOK_INSTRUCTION = ("Given the user's preference and unpreference, identify whether the user will like the "
                             "target book by answering \"Yes.\" or \"No.\".")
 
+# SmolLM2-Instruct's (and Qwen2's) ChatML turn, with its default system line, for chat-tuned backbones: the user turn
+# holds the task, the assistant turn is left open so the next token is the answer.
+_CHATML = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+           "<|im_start|>user\n{instruction}\n\n{input}<|im_end|>\n<|im_start|>assistant\n")
+
 TEMPLATES = {
     "collm_movie": _COLLM_MOVIE,
     "tallrec_movie": _TALLREC_MOVIE,
     "collm_book": _COLLM_MOVIE.replace("movies", "books").replace("the movie", "the book"),
     "tallrec_book_collm": _TALLREC_MOVIE.replace("movies", "books").replace("the movie", "the book"),
     "tallrec_book": _ALPACA.format(instruction=TALLREC_BOOK_INSTRUCTION, input=TALLREC_BOOK_INPUT),
+    "tallrec_book_chat": _CHATML.format(instruction=TALLREC_BOOK_INSTRUCTION, input=TALLREC_BOOK_INPUT),
     "collm_bookcrossing": _ALPACA.format(
         instruction=TALLREC_BOOK_INSTRUCTION,
         input=TALLREC_BOOK_INPUT.replace("\nWhether", "\nThe user's preferences are encoded in the feature "

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jaxrec import evaluate as ev
+from jaxrec.data.sampling import sample_rows
 from jaxrec.errors import JaxrecError
 from jaxrec.train import loop, results, workdir as run_dir
 
@@ -97,8 +98,6 @@ def train(config, workdir, progress: bool = True, **build_kw) -> dict:
 def final_split(config, built: Built, name: str):
   """The rows a final evaluation of split `name` reports: all of them unless config.final_eval_rows caps them (the
   tiny test configs do; results.md then says so)."""
-  from jaxrec.data.sampling import sample_rows
-
   return sample_rows(built.dataset.splits[name], int(config.get("final_eval_rows", -1)),
                      int(config.data.get("seed", 0)))
 
