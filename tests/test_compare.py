@@ -13,13 +13,16 @@ from jaxrec.train import task
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def _train(root, names, arg):
+  for name in names:
+    task.train(sibling_config(str(REPO / "configs" / "x.py"), f"baselines/{name}.py", arg), root / name,
+               progress=False)
+  return root
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  root = tmp_path_factory.mktemp("compare")
-  for name in ("ease", "pop"):
-    config = sibling_config(str(REPO / "configs" / "x.py"), f"baselines/{name}.py", "synthetic,tiny,topk")
-    task.train(config, root / name, progress=False)
-  return root
+  return _train(tmp_path_factory.mktemp("compare"), ("ease", "pop"), "synthetic,tiny,topk")
 
 
 def test_paired_differences_and_intervals(runs):
@@ -54,11 +57,7 @@ def test_one_line_errors(runs, tmp_path):
 
 @pytest.fixture(scope="module")
 def ctr_runs(tmp_path_factory):
-  root = tmp_path_factory.mktemp("compare_ctr")
-  for name in ("mf", "ease"):
-    config = sibling_config(str(REPO / "configs" / "x.py"), f"baselines/{name}.py", "synthetic,tiny")
-    task.train(config, root / name, progress=False)
-  return root
+  return _train(tmp_path_factory.mktemp("compare_ctr"), ("mf", "ease"), "synthetic,tiny")
 
 
 def test_ctr_runs_paired_on_identical_rows(ctr_runs, tmp_path):

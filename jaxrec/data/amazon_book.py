@@ -57,6 +57,22 @@ def _json_lines(path: pathlib.Path):
       yield no, rec
 
 
+def _reviews(path: pathlib.Path):
+  """Yields (reviewerID, asin, overall, unixReviewTime) of a review file; a record without them, or with an empty id
+  or a non-numeric rating / time, is an error naming its line."""
+  for no, rec in _json_lines(path):
+    missing = [k for k in REVIEW_KEYS if k not in rec]
+    if missing:
+      raise JaxrecError(f"{path}:{no}: missing field(s) {', '.join(missing)}; expected {REVIEW_KEYS}")
+    for key in ("reviewerID", "asin"):
+      if not isinstance(rec[key], str) or not rec[key]:
+        raise JaxrecError(f"{path}:{no}: field {key!r} is {rec[key]!r}; expected a non-empty string")
+    try:
+      yield rec["reviewerID"], rec["asin"], float(rec["overall"]), int(rec["unixReviewTime"])
+    except (TypeError, ValueError):
+      raise JaxrecError(f"{path}:{no}: overall / unixReviewTime not numeric") from None
+
+
 def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Dataset:
   titles: dict[str, str] = {}
   meta_pos: dict[str, int] = {}
@@ -70,20 +86,10 @@ def build(reviews_path: pathlib.Path, meta_path: pathlib.Path, cfg) -> schema.Da
   lo = np.datetime64(f"{cfg.year}-01-01T00:00:00").astype("datetime64[s]").astype(np.int64)
   hi = np.datetime64(f"{cfg.year + 1}-01-01T00:00:00").astype("datetime64[s]").astype(np.int64)
   users, items, ratings, times = [], [], [], []
-  for no, rec in _json_lines(reviews_path):
-    missing = [k for k in REVIEW_KEYS if k not in rec]
-    if missing:
-      raise JaxrecError(f"{reviews_path}:{no}: missing field(s) {', '.join(missing)}; expected {REVIEW_KEYS}")
-    for key in ("reviewerID", "asin"):
-      if not isinstance(rec[key], str) or not rec[key]:
-        raise JaxrecError(f"{reviews_path}:{no}: field {key!r} is {rec[key]!r}; expected a non-empty string")
-    try:
-      t, r = int(rec["unixReviewTime"]), float(rec["overall"])
-    except (TypeError, ValueError):
-      raise JaxrecError(f"{reviews_path}:{no}: overall / unixReviewTime not numeric") from None
-    if lo <= t < hi and rec["asin"] in meta_pos:
-      users.append(rec["reviewerID"])
-      items.append(rec["asin"])
+  for reviewer, asin, r, t in _reviews(reviews_path):
+    if lo <= t < hi and asin in meta_pos:
+      users.append(reviewer)
+      items.append(asin)
       ratings.append(r)
       times.append(t)
   if not users:
@@ -148,22 +154,12 @@ def read_split(path: pathlib.Path, ds: schema.Dataset, cfg) -> schema.Split:
   users = {k: i + 1 for i, k in enumerate(ds.info["user_keys"])}
   items = {k: i + 1 for i, k in enumerate(ds.info["item_keys"])}
   rows = []
-  for no, rec in _json_lines(path):
-    missing = [k for k in REVIEW_KEYS if k not in rec]
-    if missing:
-      raise JaxrecError(f"{path}:{no}: missing field(s) {', '.join(missing)}; expected {REVIEW_KEYS}")
-    for key in ("reviewerID", "asin"):
-      if not isinstance(rec[key], str) or not rec[key]:
-        raise JaxrecError(f"{path}:{no}: field {key!r} is {rec[key]!r}; expected a non-empty string")
-    try:
-      t, r = int(rec["unixReviewTime"]), float(rec["overall"])
-    except (TypeError, ValueError):
-      raise JaxrecError(f"{path}:{no}: overall / unixReviewTime not numeric") from None
-    u = users.setdefault(rec["reviewerID"], ds.n_users + 1 + len(users) - len(ds.info["user_keys"]))
-    i = items.setdefault(rec["asin"], ds.n_items + 1 + len(items) - len(ds.info["item_keys"]))
+  for reviewer, asin, r, t in _reviews(path):
+    u = users.setdefault(reviewer, ds.n_users + 1 + len(users) - len(ds.info["user_keys"]))
+    i = items.setdefault(asin, ds.n_items + 1 + len(items) - len(ds.info["item_keys"]))
     rows.append((u, i, float(r >= cfg.label_min_rating), t))
   if not rows:
     raise JaxrecError(f"{path}: no reviews; expected JSON lines with {', '.join(REVIEW_KEYS)}")
-  a = np.asarray(rows, np.float64)
-  return schema.split_from_rows(ds, a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2], a[:, 3].astype(np.int64),
-                                cfg.max_history, strict=cfg.get("history_ties", "strict") != "collm")
+  user, item, label, time = (np.asarray(c) for c in zip(*rows))
+  return schema.split_from_rows(ds, user, item, label, time, cfg.max_history,
+                                strict=cfg.get("history_ties", "strict") != "collm")
