@@ -188,7 +188,7 @@ class Runner:
       cf = self.config.model.cf
       if cf.name != "none" and cf.get("workdir"):  # the CF model this run builds on, scored on the same rows
         cf_scores = cf_task.score_rows(cf.workdir, t.split)
-        out["vs_cf"] = {"model": cf.name, "workdir": str(cf.workdir),
+        out["vs_cf"] = {"model": cf.name,  # its workdir is config.model.cf.workdir
                         **ev.paired_ctr(t.split.user, t.split.label, cf_scores, scores, warm)}
     return out
 
