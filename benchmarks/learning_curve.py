@@ -5,7 +5,7 @@ line per (method, layers kept). Collects runs that already finished (train them 
   python benchmarks/learning_curve.py --workdir=W1 --workdir=W2 ... --split=valid \
       --out=benchmarks/results/curves/ml1m_collm
 
-Per run it reads config.json (method, layers kept, batch size, the train rows cap) and metrics.jsonl (the steps
+Per run it reads config.json (method, layers kept, batch size, the train rows cap) and metrics.json (the steps
 each stage trained), and the figures of `--split` from `<workdir>/eval/<split>.json` when `launch/evaluate.py`
 wrote one, else from metrics.json (whole splits since issue #12; a run whose figures cover fewer rows than the
 split is refused, not plotted). Writes `<out>.csv` (one row per run) and `<out>.png`.
@@ -35,7 +35,7 @@ FIELDS = ("method", "layers", "train_rows", "rows_seen", "steps", "auc", "auc_lo
 def run_point(workdir: pathlib.Path, split: str) -> dict:
   """One curve point of a finished run."""
   from jaxrec.errors import JaxrecError
-  from jaxrec.train import plots, workdir as run_dir
+  from jaxrec.train import workdir as run_dir
 
   config = run_dir.read_config(workdir)
   m = config.model
@@ -47,9 +47,9 @@ def run_point(workdir: pathlib.Path, split: str) -> dict:
     metrics = json.loads(source.read_text())["splits"][split]
   except (OSError, KeyError, ValueError) as e:
     raise JaxrecError(f"{workdir}: no final figures of split {split!r} ({type(e).__name__}: {e})") from None
-  log = plots.read_log(workdir / "metrics.jsonl")
-  steps = sum(max(records) for (stage, event), records in log.items() if event == "train")
-  rows_seen = steps * int(config.batch_size) // max(1, len(config.stages))  # rows per stage (every stage sees them)
+  stages = json.loads((workdir / "metrics.json").read_text())["stages"]  # each stage's steps trained
+  steps = sum(int(st["steps"]) for st in stages)
+  rows_seen = steps * int(config.batch_size) // max(1, len(stages))  # rows per stage (every stage sees them)
   vs = metrics.get("vs_cf", {}).get("all", {})
   return {"method": method, "layers": int(m.keep_layers), "train_rows": int(config.data.max_train_rows),
           "rows_seen": rows_seen, "steps": steps, "auc": metrics["auc"], "auc_lo": metrics["auc_ci"][0],
