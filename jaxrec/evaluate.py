@@ -62,19 +62,26 @@ def collect_scores(score_batch: Callable[[dict], Any], arrays: Mapping[str, np.n
   return np.concatenate(out) if out else np.zeros((0,), np.float64)
 
 
+def row_groups(n: int, warm=None) -> dict[str, np.ndarray]:
+  """{'all': every row} and, when `warm` [n] has both values, {'warm': its rows, 'cold': the others}: the groups a
+  CTR evaluation breaks its metrics into (keys 'warm/...', 'cold/...')."""
+  groups = {"all": np.ones(n, bool)}
+  if warm is not None:
+    warm = np.asarray(warm, bool)
+    if warm.any() and (~warm).any():
+      groups.update({"warm": warm, "cold": ~warm})
+  return groups
+
+
 def ctr_metrics(user, label, scores, warm=None, intervals: bool = False) -> dict[str, float]:
   """AUC / UAUC / GAUC overall and, when `warm` has both values, for the warm and cold rows separately; with
   `intervals`, each with its 95% bootstrap interval `<metric>_ci` = [lo, hi] (`metrics.ctr_intervals`: rows for
   AUC, users for UAUC / GAUC, 1,000 resamples, seed 0)."""
   user, label, scores = np.asarray(user), np.asarray(label), np.asarray(scores)
-  groups = {"": np.ones(len(label), bool)}
-  if warm is not None:
-    warm = np.asarray(warm, bool)
-    if warm.any() and (~warm).any():
-      groups.update({"warm/": warm, "cold/": ~warm})
   out: dict[str, float] = {}
   with _finite_or_refused():
-    for prefix, m in groups.items():
+    for group, m in row_groups(len(label), warm).items():
+      prefix = "" if group == "all" else f"{group}/"
       u = M.uauc(user[m], label[m], scores[m])
       g = M.gauc(user[m], label[m], scores[m])
       out.update({f"{prefix}auc": M.auc(label[m], scores[m]), f"{prefix}uauc": u.value, f"{prefix}gauc": g.value,
@@ -91,14 +98,9 @@ def paired_ctr(user, label, scores_a, scores_b, warm=None) -> dict[str, dict[str
   bootstrap, rows for AUC, users for UAUC / GAUC, 1,000 resamples, seed 0), plus each group's row count 'n'."""
   user, label = np.asarray(user), np.asarray(label)
   a, b = np.asarray(scores_a, np.float64), np.asarray(scores_b, np.float64)
-  groups = {"all": np.ones(len(label), bool)}
-  if warm is not None:
-    warm = np.asarray(warm, bool)
-    if warm.any() and (~warm).any():
-      groups.update({"warm": warm, "cold": ~warm})
   with _finite_or_refused():
     return {g: {**M.paired_ctr_differences(user[m], label[m], a[m], b[m]), "n": int(m.sum())}
-            for g, m in groups.items()}
+            for g, m in row_groups(len(label), warm).items()}
 
 
 def evaluate_ctr(score_batch: Callable[[dict], Any], split, batch_size: int = 4096,

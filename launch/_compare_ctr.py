@@ -54,18 +54,20 @@ def compare(workdirs, runs, split: str, labels, metrics=None) -> tuple[list[dict
     raise JaxrecError(f"--metrics: {bad[0]!r} is not a CTR metric; expected some of {list(CTR)}")
   rows_, scores = align(workdirs, runs)
   out = []
-  for w, label, r, s in zip(workdirs, labels, runs, scores):
+  groups = ev.row_groups(len(rows_["label"]), rows_.get("warm"))
+  for k, (w, label, r, s) in enumerate(zip(workdirs, labels, runs, scores)):
     base = ev.ctr_metrics(rows_["user"], rows_["label"], s, rows_.get("warm"), intervals=True)
-    paired = ev.paired_ctr(rows_["user"], rows_["label"], scores[0], s, rows_.get("warm"))
+    # the reference against itself would be a zero difference: not bootstrapped
+    paired = ev.paired_ctr(rows_["user"], rows_["label"], scores[0], s, rows_.get("warm")) if k else None
     row = {"run": label, "workdir": str(w), "rows": int(len(s)), "rows_scored": int(len(r["score"]))}
-    for group, prefix in (("all", ""), ("warm", "warm/"), ("cold", "cold/")):
-      if group not in paired:
-        continue
+    for group, rows_in_group in groups.items():
+      prefix = "" if group == "all" else f"{group}/"
       for m in names:
         key = f"{prefix}{m}"
         row[key], row[f"{key} ci"] = base[key], list(base[f"{key}_ci"])
-        row[f"{key} diff"], row[f"{key} diff ci"] = paired[group][m]["diff"], paired[group][m]["diff_ci"]
-      row[f"{prefix}n"] = paired[group]["n"]
+        if paired is not None:
+          row[f"{key} diff"], row[f"{key} diff ci"] = paired[group][m]["diff"], paired[group][m]["diff_ci"]
+      row[f"{prefix}n"] = int(rows_in_group.sum())
     out.append(row)
   return out, markdown(out, names, split, labels[0])
 

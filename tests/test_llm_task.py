@@ -192,13 +192,13 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   cf_config, config = run_dir.read_config(w / "cf"), run_dir.read_config(w)
   cf_rows = sample_rows(cf_task.load(cf_config).splits["valid_small"], cf_config.final_eval_rows, cf_config.data.seed)
   np.testing.assert_array_equal(cf_rows.item, cf_own["item"])
-  # score_rows rebuilds the CF run from its workdir: on the CF run's own final rows it gives its own scores ...
-  np.testing.assert_allclose(cf_task.score_rows(w / "cf", cf_rows), cf_own["score"], atol=1e-6)
+  # row_scorer rebuilds the CF run from its workdir: on the CF run's own final rows it gives its own scores ...
+  cf_scores = cf_task.row_scorer(w / "cf")
+  np.testing.assert_allclose(cf_scores(cf_rows), cf_own["score"], atol=1e-6)
   # ... and on this run's rows it gives the CF side of the comparison
   llm_rows = sample_rows(load_dataset(config.data).splits["valid_small"], config.final_eval_rows, config.data.seed)
   np.testing.assert_array_equal(llm_rows.item, rows["item"])
-  assert vs["all"]["auc"]["a"] == pytest.approx(M.auc(rows["label"], cf_task.score_rows(w / "cf", llm_rows)),
-                                                abs=1e-12)
+  assert vs["all"]["auc"]["a"] == pytest.approx(M.auc(rows["label"], cf_scores(llm_rows)), abs=1e-12)
   assert vs["model"] == "mf" and vs["all"]["n"] == len(rows["score"])
   assert vs["all"]["auc"]["b"] == pytest.approx(full["valid_small"]["auc"], abs=1e-12)
   assert vs["all"]["auc"]["diff"] == pytest.approx(vs["all"]["auc"]["b"] - vs["all"]["auc"]["a"], abs=1e-12)

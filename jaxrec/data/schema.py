@@ -155,7 +155,7 @@ def split_from_rows(ds: Dataset, user, item, label, timestamp, max_history: int,
          for k, v in (("user", user), ("item", item), ("label", label), ("timestamp", timestamp))}
   keys = np.stack([ctx["user"], ctx["item"], ctx["timestamp"]], 1)
   _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-  first, inverse = first, inverse.reshape(-1)  # one context row per (user, item, time); file row r → inverse[-n + r]
+  inverse = inverse.reshape(-1)  # one context row per (user, item, time); file row r → inverse[-n + r]
   order = first[np.lexsort((ctx["timestamp"][first], ctx["user"][first]))]
   hist = sequential_histories(ctx["user"][order], ctx["item"][order], ctx["label"][order], ctx["timestamp"][order],
                               max_history, strict=strict)

@@ -176,10 +176,11 @@ def ctr_scores(config, dataset, model, params, split) -> tuple[np.ndarray, np.nd
   return scores, unknown_item
 
 
-def score_rows(cf_workdir, split) -> np.ndarray:
-  """[N] logits of a finished CTR run (its best parameters) on the rows of `split`, a Split of the same dataset
-  (an LLM run's final splits: its comparison with the CF model it builds on, on identical rows)."""
+def row_scorer(cf_workdir):
+  """split → [N] logits of a finished CTR run (its best parameters) on the rows of `split`, a Split of the same
+  dataset (an LLM run's final splits: its comparison with the CF model it builds on, on identical rows). The run is
+  rebuilt and restored once, here; the returned function only scores."""
   cf_config = run_dir.read_config(cf_workdir)
   dataset, model, init = build_model(cf_config)
   params = loop.restore_params(cf_config, cf_workdir, init)
-  return ctr_scores(cf_config, dataset, model, params, split)[0]
+  return lambda split: ctr_scores(cf_config, dataset, model, params, split)[0]

@@ -147,6 +147,11 @@ class Runner:
                              data_shards=int(self.mesh.shape["data"]))
     self.default_template, _ = models.prompt_settings(config.model, config.data)
     self._tables: dict[tuple, tuple] = {}  # (split, template, id(split_obj)) → (split_obj, PromptTable)
+    whole = self.dataset.splits.get(config.eval.split)
+    # early stopping's rows (max_eval_rows), drawn once so every stage reads the same cached prompt table
+    sample = validation_sample(config.data, whole) if whole is not None else None
+    self._valid_sample = None if sample is whole else sample
+    self._cf_rows = None  # the CF model's row scorer, for the final comparison
 
   def table(self, split: str, template: str | None = None, split_obj=None) -> pipeline.PromptTable:
     template = template or self.default_template
@@ -187,7 +192,9 @@ class Runner:
       out[ev.PER_ROW] = ev.per_row_scores(t.split, scores)
       cf = self.config.model.cf
       if cf.name != "none" and cf.get("workdir"):  # the CF model this run builds on, scored on the same rows
-        cf_scores = cf_task.score_rows(cf.workdir, t.split)
+        if self._cf_rows is None:  # rebuilt once for all final splits
+          self._cf_rows = cf_task.row_scorer(cf.workdir)
+        cf_scores = self._cf_rows(t.split)
         out["vs_cf"] = {"model": cf.name,  # its workdir is config.model.cf.workdir
                         **ev.paired_ctr(t.split.user, t.split.label, cf_scores, scores, warm)}
     return out
@@ -197,10 +204,7 @@ class Runner:
     template = prompts.TEMPLATES[stage.template] if stage.get("template") else None
     data = PromptData(self.table("train", template), int(self.config.batch_size), int(self.config.seed),
                       self.mesh)
-    name = self.config.eval.split
-    whole = self.dataset.splits[name]
-    sample = validation_sample(self.config.data, whole)  # config.data.max_eval_rows of it
-    return data, lambda params: self.metrics(params, name, template, split_obj=None if sample is whole else sample)
+    return data, lambda params: self.metrics(params, self.config.eval.split, template, split_obj=self._valid_sample)
 
 
 def _with_split(dataset, name, split):

@@ -68,10 +68,11 @@ def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, An
   for split, m in finals.items():
     if "auc" in m:
       models = {"this run": m}
+      name = cf.get("name", "cf").upper()
       if isinstance(m.get("vs_cf"), Mapping):  # the CF model scored on this run's own rows
-        models[f"CF model ({cf.get('name', 'cf').upper()}, same rows)"] = cf_side(m["vs_cf"])
-      elif cf.get("workdir") and read_split_metrics(cf.get("workdir"), split):  # older runs: its own evaluation
-        models[f"CF model ({cf.get('name', 'cf').upper()}, its own run)"] = read_split_metrics(cf["workdir"], split)
+        models[f"CF model ({name}, same rows)"] = cf_side(m["vs_cf"])
+      elif (own := read_split_metrics(cf["workdir"], split) if cf.get("workdir") else None):  # older runs
+        models[f"CF model ({name}, its own run)"] = own
       png = plots.warm_cold_bars(models, split, workdir / f"warm_cold_{split}.png")
       lines += [f"![{split}: AUC / UAUC overall, warm and cold]({png.name})", ""]
     elif any(k.startswith("ndcg@") for k in m):
