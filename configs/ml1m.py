@@ -44,7 +44,7 @@ def get_config(arg=None):
     config.stages = [lora, fece]
   else:
     config.stages = [fece, lora]
-  config.eval = dict(split="valid_small", final_splits=["valid", "valid_small"])
+  config.eval = dict(split="valid_small", final_splits=("valid", "valid_small"))
   if arg.long:
     llm_config.long(config)  # ~1 h on 2 cores: 8,192 rows, one pass per stage
   if arg.paper:

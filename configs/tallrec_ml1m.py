@@ -30,7 +30,7 @@ def get_config(arg=None):
       eval_every=12,  # validation AUC on the 256-row sample
       optimizer=dict(lr=1e-3, weight_decay=1e-3, warmup_steps=20, schedule="cosine"),
       early_stopping=dict(metric="auc", mode="max", patience=3))]
-  config.eval = dict(split="valid_small", final_splits=["valid", "valid_small"])
+  config.eval = dict(split="valid_small", final_splits=("valid", "valid_small"))
   if arg.long:
     llm_config.long(config)  # ~1 h on 2 cores: 8,192 rows, one pass
   if arg.paper:

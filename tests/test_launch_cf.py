@@ -92,3 +92,22 @@ def test_config_arg_parsing():
     parse_arg("steps=a", steps=1)
   with pytest.raises(JaxrecError, match="unknown key 'rank'"):
     parse_arg("rank=4", tiny=False)
+
+
+@pytest.mark.parametrize("config_file, overrides, expected", [
+    ("configs/ml1m.py", ["--config.eval.final_splits=('valid',)"], {"final_splits": ("valid",)}),
+    ("configs/baselines/mf.py:ml1m_topk,topk", ["--config.eval.final_splits=('valid',)", "--config.eval.ks=(5, 50)"],
+     {"final_splits": ("valid",), "ks": (5, 50)}),
+    ("configs/ml1m_multiscale.py:long", ["--config.eval.ks=(10,)"], {"ks": (10,)}),
+])
+def test_eval_lists_are_settable_on_the_command_line(config_file, overrides, expected):
+  """config.eval.final_splits and ks are tuples: ml_collections' flags cannot override list fields at all."""
+  from absl import flags
+  from ml_collections import config_flags
+
+  argv = ["train.py", f"--config={REPO / config_file}", *overrides]
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, flag_values=fv, sys_argv=argv)  # as the launch scripts do
+  fv(argv)
+  for key, value in expected.items():
+    assert tuple(fv.config.eval[key]) == value

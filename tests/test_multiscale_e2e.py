@@ -42,6 +42,12 @@ def test_tiny_run_trains_evaluates_and_writes_results(tmp_path):
   again = task.evaluate(workdir, "valid", progress=False)["valid"]
   for key in ("precision@10", "recall@20", "ndcg@10", "coverage@20"):
     assert again[key] == pytest.approx(valid[key], abs=1e-6)
+  # benchmarks/multiscale_prior.py: at the trained γ it reproduces the run's own figures; γ changes the ranking.
+  from benchmarks import multiscale_prior
+  swept = multiscale_prior.sweep(str(workdir), [0.0, float(config.model.pop_prior)], None, "valid")["rows"]
+  for key in ("ndcg@10", "precision@10", "coverage@10"):
+    assert swept[1][key] == pytest.approx(valid[key], abs=1e-6)
+  assert swept[0]["coverage@10"] != swept[1]["coverage@10"]
   # results.md rewritten beside a CF run finished later (here a stand-in metrics.json), nothing retrained.
   cf = tmp_path / "mf"
   cf.mkdir()
@@ -65,6 +71,11 @@ def test_config_args_and_errors():
   assert load_config("ml100k_multiscale.py", "tiny,single").model.scales.num == 1
   assert load_config("ml100k_multiscale.py", "lam0").model.align.lam == 0.0
   assert load_config("ml100k_multiscale.py", "").model.keep_layers == 3
+  # ':long': every user, 6 rows each, validated every 500 steps (the learning curve); ':tiny' still wins in tests
+  long = load_config("ml1m_multiscale.py", "long")
+  assert (long.budget.train_users, long.budget.eval_users, long.budget.rows_per_user) == (-1, -1, 6)
+  assert (long.stages[0].eval_every, long.stages[0].num_epochs) == (500, 1)
+  assert load_config("ml1m_multiscale.py", "tiny,long").budget.train_users == 8
   # results.md's CF rows: the documented baseline workdirs, none for ':tiny' runs
   assert load_config("ml1m_multiscale.py", "lam0").report.baselines["LightGCN"] == "workdirs/cf1m_u300/lightgcn"
   assert not load_config("ml1m_multiscale.py", "tiny").report.baselines

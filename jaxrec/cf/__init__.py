@@ -27,6 +27,8 @@ MODELS = {"mf": MF, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
           **{kind: closed_form.ItemItem for kind in closed_form.KINDS}}
 CLOSED_FORM = closed_form.KINDS  # fitted at build time: nothing to train, no stages
 LOSSES = ("bce", "bpr", "softmax")
+FULL_CATALOGUE = -1  # config.model.n_negatives: softmax over every item instead of sampled negatives
+FULL_SOFTMAX_MODELS = ("mf", "lightgcn")  # id models whose score_all is the training-time score (no dropout)
 # Config fields (of config.model) each model reads, beside n_users / n_items.
 MODEL_FIELDS = {
     "mf": ("embed_dim", "init_std"),
@@ -81,7 +83,9 @@ class CFModel:
 
   def loss_fn(self, variables, batch, rng):
     """(scalar loss, aux dict). CTR rows use BCE on their labels; implicit rows (label 1) rank the item above
-    `n_negatives` items drawn uniformly from 1..n_items (BPR or sampled softmax), plus, with `reg` > 0,
+    `n_negatives` items drawn uniformly from 1..n_items (BPR or sampled softmax), or, with n_negatives = -1
+    (`FULL_CATALOGUE`, softmax only), above every item of the catalogue (one [B, I] product per step: ML-1M's 3,706
+    items cost less than LightGCN's propagation); plus, with `reg` > 0,
     reg / 2 · mean over rows of (‖e_u‖² + Σ_c ‖e_c‖²) on the row's user and 1 + n_negatives candidates' own
     (for LightGCN: layer-0) embeddings, as RecBole and the LightGCN paper regularise: only what the batch touched,
     where decoupled weight decay shrinks every embedding every step."""
@@ -90,12 +94,16 @@ class CFModel:
     if self.loss == "bce":
       logits = self.logits(variables, batch, train=True, rng=drop_rng)  # [B]
       return losses.bce(logits, batch["label"], weights), {"logit_mean": jnp.mean(logits)}
-    b = batch["item"].shape[0]
-    neg = jax.random.randint(neg_rng, (b, self.n_negatives), 1, self.n_items + 1)  # [B, N]
-    cand = jnp.concatenate([batch["item"][:, None], neg], axis=1)  # [B, 1 + N]
-    logits = self.logits(variables, batch, cand, train=True, rng=drop_rng)  # [B, 1 + N]
     w = batch["label"] if weights is None else batch["label"] * weights  # only positives are ranked
-    loss = losses.bpr(logits[:, 0], logits[:, 1:], w) if self.loss == "bpr" else losses.sampled_softmax(logits, w)
+    if self.n_negatives == FULL_CATALOGUE:  # softmax over every item: [B, I + 1], padding column at PAD_LOGIT
+      cand = batch["item"][:, None]  # [B, 1]: the L2 term covers the user and its positive
+      loss = losses.sampled_softmax(self.score_all(variables, batch), w, target=batch["item"])
+    else:
+      b = batch["item"].shape[0]
+      neg = jax.random.randint(neg_rng, (b, self.n_negatives), 1, self.n_items + 1)  # [B, N]
+      cand = jnp.concatenate([batch["item"][:, None], neg], axis=1)  # [B, 1 + N]
+      logits = self.logits(variables, batch, cand, train=True, rng=drop_rng)  # [B, 1 + N]
+      loss = losses.bpr(logits[:, 0], logits[:, 1:], w) if self.loss == "bpr" else losses.sampled_softmax(logits, w)
     if not self.reg:
       return loss, {}
     sq = self.module.apply(variables, batch, cand, method="ego_sq_norms")  # [B]
@@ -155,5 +163,8 @@ def build_model(model_cfg, n_users: int, n_items: int, train_split=None) -> CFMo
   if reg and (loss == "bce" or not hasattr(module, "ego_sq_norms")):
     raise JaxrecError(f"config.model.reg: {reg} needs loss 'bpr' or 'softmax' and model 'mf' or 'lightgcn'; got "
                       f"loss {loss!r}, model {name!r} (use 0, or the optimiser's weight_decay)")
-  return CFModel(name=name, module=module, consts=consts, loss=loss,
-                 n_negatives=int(model_cfg.get("n_negatives", 1)), reg=reg)
+  n_negatives = int(model_cfg.get("n_negatives", 1))
+  if n_negatives == FULL_CATALOGUE and (loss != "softmax" or name not in FULL_SOFTMAX_MODELS):
+    raise JaxrecError(f"config.model.n_negatives: -1 (softmax over the whole catalogue) needs loss 'softmax' and "
+                      f"model one of {list(FULL_SOFTMAX_MODELS)}; got loss {loss!r}, model {name!r}")
+  return CFModel(name=name, module=module, consts=consts, loss=loss, n_negatives=n_negatives, reg=reg)

@@ -64,7 +64,7 @@ def base_config(arg, *, model: dict, lr: float | None = None, weight_decay: floa
   else:
     splits = ["valid", "valid_small"] if arg.dataset in ("ml1m", "ml100k", "amazon_book") else ["valid"]
   config.eval = ml_collections.ConfigDict(dict(kind="topk" if arg.topk else "ctr", split="valid",
-                                               final_splits=splits, ks=[10, 20], users=-1))
+                                               final_splits=tuple(splits), ks=(10, 20), users=-1))
   return tiny(config) if arg.tiny else config
 
 

@@ -50,7 +50,7 @@ def use_data(config, name: str) -> ml_collections.ConfigDict:
     data[field] = config.data[field]
   config.data = data
   splits = ["valid", "valid_small"] if name in ("ml1m_collm", "ml100k", "amazon_book") else ["valid"]
-  config.eval = ml_collections.ConfigDict(dict(split=splits[-1], final_splits=splits))
+  config.eval = ml_collections.ConfigDict(dict(split=splits[-1], final_splits=tuple(splits)))
   return config
 
 
