@@ -8,7 +8,10 @@ trained on the same users:
   python launch/train.py --config=configs/baselines/mf.py:ml1m_topk,topk --workdir=workdirs/cf1m_u300/mf \
       --config.data.root=../shared/data --config.eval.users=300      (and lightgcn.py, sasrec.py)
 then `python launch/report.py --workdir=workdirs/ms_ml1m` rewrites results.md beside them.
-Args: `tiny` (random 3-layer LLM, 8 users, 2 steps: tests) and one ablation of `jaxrec.train.multiscale_config`
+Args: `tiny` (random 3-layer LLM, 8 users, 2 steps: tests), `long` (every training user × 6 rows, 2,265 steps,
+validated on all users every 500: about an hour alone on 2 CPU cores, the learning curve in metrics.jsonl; the
+popularity prior's weight after training: benchmarks/multiscale_prior.py) and one ablation of
+`jaxrec.train.multiscale_config`
 (single, k1, k2, k3, lam0, mean, beta0, bpr, fixedm, nocenter, noprior), e.g. `:tiny,bpr` or `:mean`.
 Measured: benchmarks/results/configs/results.md.
 """

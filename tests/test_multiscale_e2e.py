@@ -83,7 +83,8 @@ def test_config_args_and_errors():
   assert not nocenter.center and nocenter.pop_prior == 0.0
   # The CF baselines beside it: the same top-K protocol through the 'topk' token.
   mf = load_config("baselines/mf.py", "ml100k,topk")
-  assert (mf.eval.kind, mf.model.loss, mf.stages[0].early_stopping.metric) == ("topk", "bpr", "ndcg@10")
+  assert (mf.eval.kind, mf.model.loss, mf.stages[0].early_stopping.metric) == ("topk", "softmax", "ndcg@10")
+  assert mf.model.n_negatives == -1  # softmax over the whole catalogue
   with pytest.raises(JaxrecError, match="unknown token 'bogus'"):
     load_config("ml100k_multiscale.py", "bogus")
 
