@@ -65,6 +65,7 @@ def plot(points: list[dict], path: pathlib.Path, split: str) -> None:
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
   lines = sorted({(p["method"], p["layers"]) for p in points})
   for ax, metric in zip(axes, ("auc", "uauc")):
+    cf_lines = set()  # one dashed line (and legend entry) per CF figure, however many curves share it
     for method, layers in lines:
       pts = sorted((p for p in points if (p["method"], p["layers"]) == (method, layers)), key=lambda p: p["rows_seen"])
       x = [p["rows_seen"] for p in pts]
@@ -72,7 +73,8 @@ def plot(points: list[dict], path: pathlib.Path, split: str) -> None:
       err = [[p[metric] - p[f"{metric}_lo"] for p in pts], [p[f"{metric}_hi"] - p[metric] for p in pts]]
       ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{method}, {layers} layers")
       cf = [p[f"cf_{metric}"] for p in pts if p[f"cf_{metric}"] is not None]
-      if cf:
+      if cf and round(cf[0], 6) not in cf_lines:
+        cf_lines.add(round(cf[0], 6))
         ax.axhline(cf[0], color="grey", linestyle="--", linewidth=1, label="its CF model alone" if metric == "auc"
                    else None)
     ax.set_xscale("log", base=2)

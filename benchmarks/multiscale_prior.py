@@ -18,15 +18,9 @@ import pathlib
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "a finished multi-scale run")
-_GAMMAS = flags.DEFINE_list("gammas", ["0", "0.5", "1", "2", "4", "8"], "prior weights to evaluate")
-_USERS = flags.DEFINE_integer("users", -1, "validation users (seeded sample; -1 = all)")
-_SPLIT = flags.DEFINE_string("split", "valid", "split to evaluate")
-_OUT = flags.DEFINE_string("out", None, "output path without suffix (.json and .md are written)")
 
 
 def sweep(workdir: str, gammas: list[float], users: int | None, split: str) -> dict:
@@ -89,15 +83,22 @@ def write(out: pathlib.Path, result: dict, machine: str) -> None:
   out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
-def main(argv):
-  del argv
+def main(argv: list[str]) -> None:
+  # Flags on a private FlagValues: importing this module (the tests do) defines nothing global.
+  fv = flags.FlagValues()
+  workdir = flags.DEFINE_string("workdir", None, "a finished multi-scale run", flag_values=fv)
+  gammas = flags.DEFINE_list("gammas", ["0", "0.5", "1", "2", "4", "8"], "prior weights to evaluate", flag_values=fv)
+  users = flags.DEFINE_integer("users", -1, "validation users (seeded sample; -1 = all)", flag_values=fv)
+  split = flags.DEFINE_string("split", "valid", "split to evaluate", flag_values=fv)
+  out = flags.DEFINE_string("out", None, "output path without suffix (.json and .md are written)", flag_values=fv)
+  fv(argv)
   from benchmarks._common import machine
-  if not _WORKDIR.value:
-    raise app.UsageError("--workdir is required")
-  result = sweep(_WORKDIR.value, [float(g) for g in _GAMMAS.value], _USERS.value, _SPLIT.value)
-  if _OUT.value:
-    write(pathlib.Path(_OUT.value), result, machine())
+  if not workdir.value:
+    sys.exit("error: --workdir is required")
+  result = sweep(workdir.value, [float(g) for g in gammas.value], users.value, split.value)
+  if out.value:
+    write(pathlib.Path(out.value), result, machine())
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main(sys.argv)
