@@ -60,7 +60,7 @@ def sweep(workdir: str, gammas: list[float], users: int | None, split: str) -> d
   sp = dataset.splits[split]
   rows = []
   for g in gammas:
-    score = lambda b, g=g: np.asarray(user_vectors(b) @ items.T / model.temperature + g * prior[None, :])
+    score = lambda b, g=g: np.asarray(model.rank_logits(user_vectors(b), items, prior, pop_prior=g))
     m = ev.evaluate_topk(score, sp, dataset.train_items_by_user, dataset.n_items, (10,), 64)
     rows.append({"gamma": g, **{k: m[k] for k in ("ndcg@10", "ndcg_se@10", "precision@10", "recall@10",
                                                    "coverage@10", "n_users")}})

@@ -220,9 +220,15 @@ class MultiScaleRec:
   def score_all(self, params, batch, item_table: Array, log_prior: Array | None = None) -> Array:
     """[B, n_items + 1] ranking logits zᵀv / τ (+ γ log p̂(i) given `log_prior` [I + 1]) of every item (column 0 is
     padding) from precomputed item vectors [I + 1, d]."""
-    logits = self.encode_users(params, batch)["z"] @ item_table.T / self.temperature
-    if log_prior is not None and self.pop_prior:
-      logits = logits + self.pop_prior * log_prior[None, :]
+    return self.rank_logits(self.encode_users(params, batch)["z"], item_table, log_prior)
+
+  def rank_logits(self, z: Array, item_table: Array, log_prior: Array | None = None,
+                  pop_prior: float | None = None) -> Array:
+    """`score_all` from user vectors z [B, d]: zᵀv / τ + γ log p̂(i), γ = `pop_prior` (default: the model's)."""
+    gamma = self.pop_prior if pop_prior is None else pop_prior
+    logits = z @ item_table.T / self.temperature  # [B, I + 1]
+    if log_prior is not None and gamma:
+      logits = logits + gamma * log_prior[None, :]
     return logits
 
 

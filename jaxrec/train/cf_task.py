@@ -42,11 +42,13 @@ def validate(config) -> None:
                       f"{len(config.stages)}")
   if m.get("loss", "bce") not in cf.LOSSES:
     raise JaxrecError(f"config.model.loss: expected one of {list(cf.LOSSES)}, got {m.loss!r}")
-  for field in ("embed_dim", "num_layers", "num_heads", "n_negatives", "neighbours"):
-    if field in m and not (isinstance(m[field], int) and (m[field] >= 1 or (field == "n_negatives" and
-                                                                             m[field] == cf.FULL_CATALOGUE))):
-      more = " (or -1: softmax over the whole catalogue)" if field == "n_negatives" else ""
-      raise JaxrecError(f"config.model.{field}: expected an integer >= 1{more}, got {m[field]!r}")
+  for field in ("embed_dim", "num_layers", "num_heads", "neighbours"):
+    if field in m and not (isinstance(m[field], int) and m[field] >= 1):
+      raise JaxrecError(f"config.model.{field}: expected an integer >= 1, got {m[field]!r}")
+  n_neg = m.get("n_negatives", 1)
+  if not (isinstance(n_neg, int) and (n_neg >= 1 or n_neg == cf.FULL_CATALOGUE)):
+    raise JaxrecError(f"config.model.n_negatives: expected an integer >= 1 (or -1: softmax over the whole "
+                      f"catalogue), got {n_neg!r}")
   for field in ("l2", "shrink", "reg"):
     if field in m and not (isinstance(m[field], (int, float)) and m[field] >= 0):
       raise JaxrecError(f"config.model.{field}: expected a number >= 0, got {m[field]!r}")
