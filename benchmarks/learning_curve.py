@@ -4,6 +4,8 @@ line per (method, layers kept). Collects runs that already finished (train them 
 
   python benchmarks/learning_curve.py --workdir=W1 --workdir=W2 ... --split=valid \
       --out=benchmarks/results/curves/ml1m_collm
+  python benchmarks/learning_curve.py --points=benchmarks/results/curves/ml1m.csv --workdir=W3 ... \
+      --out=benchmarks/results/curves/ml1m   # earlier points (a CSV this tool wrote) beside new runs
 
 Per run it reads config.json (method, layers kept, batch size, the train rows cap) and metrics.json (the steps
 each stage trained), and the figures of `--split` from `<workdir>/eval/<split>.json` when `launch/evaluate.py`
@@ -26,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _WORKDIRS = flags.DEFINE_multi_string("workdir", [], "a finished CTR run")
 _SPLIT = flags.DEFINE_string("split", "valid", "split whose figures are plotted")
 _OUT = flags.DEFINE_string("out", None, "output path without suffix (.csv and .png are written)")
+_POINTS = flags.DEFINE_multi_string("points", [], "a CSV this tool wrote: its rows are curve points too (runs whose "
+                                    "workdirs are gone)")
 _MIN_ROWS = flags.DEFINE_integer("min_rows", 1, "refuse runs whose figures cover fewer rows than this")
 
 FIELDS = ("method", "layers", "train_rows", "rows_seen", "steps", "auc", "auc_lo", "auc_hi", "uauc", "uauc_lo",
@@ -58,6 +62,24 @@ def run_point(workdir: pathlib.Path, split: str) -> dict:
           "cf_uauc": vs.get("uauc", {}).get("a"), "workdir": str(workdir)}
 
 
+INT_FIELDS = ("layers", "train_rows", "rows_seen", "steps", "n")
+
+
+def read_points(path: pathlib.Path) -> list[dict]:
+  """The curve points of a CSV written by this tool (numbers parsed; an empty CF figure is None)."""
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  points = []
+  for row in rows:
+    p = dict(row)
+    for k in FIELDS:
+      if k in ("method", "workdir"):
+        continue
+      p[k] = int(p[k]) if k in INT_FIELDS else (float(p[k]) if p[k] not in ("", "None") else None)
+    points.append(p)
+  return points
+
+
 def plot(points: list[dict], path: pathlib.Path, split: str) -> None:
   from jaxrec.train import plots
 
@@ -71,12 +93,13 @@ def plot(points: list[dict], path: pathlib.Path, split: str) -> None:
       x = [p["rows_seen"] for p in pts]
       y = [p[metric] for p in pts]
       err = [[p[metric] - p[f"{metric}_lo"] for p in pts], [p[f"{metric}_hi"] - p[metric] for p in pts]]
-      ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{method}, {layers} layers")
+      line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{method}, {layers} layers")
       cf = [p[f"cf_{metric}"] for p in pts if p[f"cf_{metric}"] is not None]
       if cf and round(cf[0], 6) not in cf_lines:
         cf_lines.add(round(cf[0], 6))
-        ax.axhline(cf[0], color="grey", linestyle="--", linewidth=1, label="its CF model alone" if metric == "auc"
-                   else None)
+        name = method[method.find("(") + 1:-1] if "(" in method else "CF"  # "CoLLM-FaissRet (MF)" -> MF
+        ax.axhline(cf[0], color=line[0].get_color(), linestyle="--", linewidth=1,
+                   label=f"{name} alone, same rows" if metric == "auc" else None)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training rows seen per stage")
     ax.set_ylabel(f"{metric.upper()} on {split} (95% CI)")
@@ -90,9 +113,9 @@ def main(argv):
   del argv
   from jaxrec.errors import JaxrecError
 
-  if not _OUT.value or not _WORKDIRS.value:
-    raise app.UsageError("give --out and at least one --workdir")
-  points = []
+  if not _OUT.value or not (_WORKDIRS.value or _POINTS.value):
+    raise app.UsageError("give --out and at least one --workdir or --points")
+  points = [p for path in _POINTS.value for p in read_points(pathlib.Path(path))]
   for w in _WORKDIRS.value:
     p = run_point(pathlib.Path(w), _SPLIT.value)
     if p["n"] < _MIN_ROWS.value:

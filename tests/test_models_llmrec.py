@@ -262,7 +262,9 @@ def test_build_from_config_with_cf_workdir(tok, tmp_path):
 @pytest.mark.parametrize("override,field", [
     ({"head": "bce"}, "config.model.head"), ({"cf": {"name": "svd"}}, "config.model.cf.name"),
     ({"lora": {"dropout": 1.0}}, "config.model.lora.dropout"), ({"template": "nope"}, "config.model.template"),
-    ({"cf": {"name": "none"}, "lora": {"rank": 0}}, "config.model.lora.rank")])
+    ({"cf": {"name": "none"}, "lora": {"rank": 0}}, "config.model.lora.rank"),
+    ({"input_lm_weight": 0.5}, "config.model.input_lm_weight"),  # with the default MF source: slots aren't text
+    ({"cf": {"name": "none"}, "input_lm_weight": -1.0}, "config.model.input_lm_weight")])
 def test_config_errors_are_one_line(override, field):
   cfg = mconfig.model_config()
   for key, value in override.items():
@@ -278,3 +280,32 @@ def test_config_errors_are_one_line(override, field):
   data = type("D", (), {"template": "T", "get": lambda self, k, d=None: 3})()
   with pytest.raises(JaxrecError, match="proj_token_num"):
     mconfig.prompt_settings(mconfig.model_config(), data)
+
+
+def test_input_lm_loss_is_transformers_causal_lm_loss(tmp_path):
+  """λ · the prompt's LM loss (TALLRec's --train_on_inputs) against LlamaForCausalLM's own `loss` with labels = the
+  ids (-100 on padding and on each row's first real token, which no real token predicts), left padding, f32:
+  |Δ| ≤ 1e-5; the training loss is the answer's BCE plus λ times it."""
+  import torch
+  from jaxrec.llm import loading
+  from jaxrec.llm.model import make_decoder
+  from llm_fixtures import left_padded_batch, tiny_hf
+
+  ref = tiny_hf("llama", tmp_path)
+  cfg, params = loading.load_hf(str(tmp_path))
+  model = llmrec.LLMRec(decoder=make_decoder(cfg), answer_ids=(5, 6), head="tallrec", input_lm_weight=0.5)
+  ids, mask, pos = left_padded_batch()
+  labels = np.where(mask > 0, ids, -100)
+  labels[np.arange(len(ids)), np.argmax(mask, axis=1)] = -100  # each row's first real token
+  with torch.no_grad():
+    want = float(ref(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask), position_ids=torch.tensor(pos),
+                     labels=torch.tensor(labels)).loss)
+  p = {"llm": params, "lora": {}}
+  batch = {"input_ids": jnp.asarray(ids), "attention_mask": jnp.asarray(mask), "label": jnp.asarray([1.0, 0.0, 1.0])}
+  got = float(model.input_lm_loss(p, batch, model._final(p, batch)))
+  assert abs(got - want) <= 1e-5, (got, want)
+  loss, aux = model.loss(p, batch, None)
+  z = np.asarray(model.score_logits(p, batch))
+  bce = np.mean(np.logaddexp(0, z) - np.asarray(batch["label"]) * z)
+  np.testing.assert_allclose(float(aux["input_lm"]), want, atol=1e-5)
+  np.testing.assert_allclose(float(loss), bce + 0.5 * want, rtol=1e-5)

@@ -6,6 +6,9 @@
   head: 'collm' | 'tallrec'     P(Yes) = sigmoid(logit_Yes) (CoLLM, BCE on the raw logit) or softmax over the
                                 Yes / No logits (TALLRec); both at the last prompt position
   answers: [yes, no]            answer words; their first token as they follow the prompt is scored
+  input_lm_weight: float        λ ≥ 0 of a language-model loss on the prompt's own tokens (TALLRec's
+                                `--train_on_inputs`): loss = BCE(answer) + λ · mean next-token cross-entropy over
+                                the prompt; text-only prompts (cf.name 'none'); 0 = the answer alone
   template: str | None          a name in `jaxrec.data.prompts.TEMPLATES`, or None = config.data.template
   proj_token_num: int           LLM tokens per ID slot; must equal config.data.proj_token_num
   fece: hidden_factor           mapper width multiplier (CoLLM: d → 10·d → ReLU → D·proj_token_num)
@@ -45,6 +48,7 @@ def model_config(**overrides) -> ml_collections.ConfigDict:
       **backbone.fields(),
       "head": "collm",
       "answers": ["Yes", "No"],
+      "input_lm_weight": 0.0,
       "template": placeholder(str),
       "proj_token_num": 1,
       "fece": {"hidden_factor": 10},
@@ -81,6 +85,11 @@ def validate(cfg) -> None:
   _check(len(cfg.answers) == 2 and all(isinstance(a, str) and a.strip() for a in cfg.answers)
          and cfg.answers[0] != cfg.answers[1], "answers", "two different non-empty words [yes, no]",
          list(cfg.answers))
+  lm_w = cfg.get("input_lm_weight", 0.0)
+  _check(isinstance(lm_w, (int, float)) and not isinstance(lm_w, bool) and lm_w >= 0, "input_lm_weight",
+         "a number >= 0", lm_w)
+  _check(lm_w == 0 or cfg.cf.name == "none", "input_lm_weight",
+         "0 with a CF model (ID-slot tokens are not text to predict); set cf.name='none' (TALLRec)", lm_w)
   _check(cfg.template is None or cfg.template in TEMPLATES, "template",
          f"None (config.data.template) or one of {sorted(TEMPLATES)}", cfg.template)
   _check(is_int(cfg.proj_token_num) and cfg.proj_token_num >= 1, "proj_token_num", "an integer >= 1",

@@ -15,6 +15,9 @@ decoder's head is applied, in float32, to that one hidden state and the two answ
   'tallrec'  z = logit_Yes - logit_No,  P = softmax(Yes, No)[Yes] = sigmoid(z)    (TALLRec's evaluate.py), loss =
              BCE(z, label): the cross-entropy of the LM restricted to the two answers.
 
+With `input_lm_weight` λ > 0 (TALLRec's `--train_on_inputs`, text-only prompts) the training loss adds λ times the
+mean next-token cross-entropy of the prompt's own tokens over the whole vocabulary (padding excluded).
+
 Batches (from `jaxrec.data.pipeline.PromptTable.collate`): input_ids / attention_mask [B, T], user_slot_pos /
 item_slot_pos [B, n] (-1 = no slot), user / item / label [B], history [B, H], history_label [B, H], optional weight.
 """
@@ -73,6 +76,7 @@ class LLMRec:
   proj_token_num: int = 1
   cf: CFSource | None = None  # None: TALLRec (no mapper, no CF)
   fece_hidden_factor: int = 10
+  input_lm_weight: float = 0.0  # λ of the prompt-token LM loss (training only)
 
   def __post_init__(self):
     if self.head not in ("collm", "tallrec"):
@@ -111,11 +115,26 @@ class LLMRec:
 
   def answer_logits(self, params, batch, rng: Array | None = None) -> Array:
     """[B, 2] float32 logits of (Yes, No) at the last prompt position; `rng` turns on LoRA dropout (training)."""
+    return self._head(params, self._final(params, batch, rng))
+
+  def _final(self, params, batch, rng: Array | None = None) -> Array:
+    """The normed last hidden states [B, T, D] of the prompts."""
     variables = {"params": params["llm"], "lora": params.get("lora", {})}
     out = self.decoder.apply(
         variables, inputs_embeds=self.inputs_embeds(params, batch), attention_mask=batch["attention_mask"],
         compute_logits=False, deterministic=rng is None, rngs=None if rng is None else {"dropout": rng})
-    return self._head(params, out["last_hidden_state"])
+    return out["last_hidden_state"]
+
+  def input_lm_loss(self, params, batch, final: Array) -> Array:
+    """Mean next-token cross-entropy of the prompt's tokens (position t predicts token t + 1, both real), over the
+    whole vocabulary, in float32: the loss of a causal LM trained on its inputs."""
+    variables = {"params": params["llm"]}
+    logits = self.decoder.clone(dtype=jnp.float32).apply(
+        variables, final[:, :-1].astype(jnp.float32), method=Decoder.logits)  # [B, T-1, V]
+    mask = batch["attention_mask"]
+    valid = ((mask[:, :-1] > 0) & (mask[:, 1:] > 0)).astype(jnp.float32)  # [B, T-1]
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["input_ids"][:, 1:])  # [B, T-1]
+    return jnp.sum(ce * valid) / jnp.maximum(jnp.sum(valid), 1.0)
 
   def shared_answer_logits(self, params, prefix, suffix) -> Array:
     """[B, 2] (Yes, No) logits of suffix rows scored after their group's prefix (`jaxrec.models.prefix`): the
@@ -177,14 +196,20 @@ class LLMRec:
     return jax.nn.sigmoid(self.score_logits(params, batch))
 
   def loss(self, params, batch, rng: Array) -> tuple[Array, dict[str, Array]]:
-    """(BCE of z against `label`, weighted by `weight` when the batch has it; aux scalars)."""
-    z = self.score_logits(params, batch, rng)  # [B]
+    """(BCE of z against `label`, weighted by `weight` when the batch has it, + λ · the prompt's LM loss; aux
+    scalars)."""
+    final = self._final(params, batch, rng)  # [B, T, D]
+    z = self.z_of(self._head(params, final))  # [B]
     label = batch["label"].astype(jnp.float32)
     per_row = optax.sigmoid_binary_cross_entropy(z, label)  # [B]
     w = batch["weight"].astype(jnp.float32) if "weight" in batch else jnp.ones_like(per_row)
     loss = jnp.sum(per_row * w) / jnp.maximum(jnp.sum(w), 1e-9)
     p = jax.nn.sigmoid(z)
-    return loss, {"p_yes": jnp.mean(p), "acc": jnp.mean(((p > 0.5) == (label > 0.5)).astype(jnp.float32))}
+    aux = {"p_yes": jnp.mean(p), "acc": jnp.mean(((p > 0.5) == (label > 0.5)).astype(jnp.float32))}
+    if self.input_lm_weight > 0:
+      aux["input_lm"] = self.input_lm_loss(params, batch, final)
+      loss = loss + self.input_lm_weight * aux["input_lm"]
+    return loss, aux
 
 
 def make_loss_fn(model: LLMRec):

@@ -110,6 +110,7 @@ ADDED_BACKBONE_FIELDS = {"scan_layers": False, "attention": "einsum"}
 
 
 ADDED_LLMREC_FIELDS = {"eval_dtype": ""}  # runs before it scored in the model's dtype
+ADDED_LLMREC_MODEL_FIELDS = {"input_lm_weight": 0.0}  # runs before it trained on the answer alone
 
 
 def with_added_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +120,7 @@ def with_added_fields(raw: dict[str, Any]) -> dict[str, Any]:
     raw = dict(raw, model={**ADDED_BACKBONE_FIELDS, **model})
   if isinstance(model, dict) and model.get("family") == "llmrec":
     raw = {**ADDED_LLMREC_FIELDS, **raw}
+    raw["model"] = {**ADDED_LLMREC_MODEL_FIELDS, **raw["model"]}
   return raw
 
 
