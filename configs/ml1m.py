@@ -6,9 +6,9 @@ stages: the mapper, then LoRA (arg `collm_order`: CoLLM's released order). A 2-c
 the final evaluation of the whole valid splits); on an accelerator raise it with --config.model.keep_layers=-1
 --config.data.max_train_rows=-1 --config.data.max_eval_rows=-1 --config.stages[i].max_steps=-1, or take `paper`. Args:
 `tiny` (random 2-layer LLM: tests), `collm_order`, `long` (~1 h on 2 cores: 2,048 training rows, the mapper 512
-steps, LoRA 256 at lr 3e-4; the other datasets' configs inherit it), `paper` (CoLLM's released settings, for accelerators: see `llm_config.paper`; plan it first:
-python launch/plan.py --config=configs/ml1m.py:paper --llm_shape=vicuna_7b). Measured:
-benchmarks/results/configs/results.md.
+steps, LoRA 256 at lr 3e-4; the other datasets' configs inherit it), `paper` (CoLLM's released settings, for
+accelerators: see `llm_config.paper`; plan it first: python launch/plan.py --config=configs/ml1m.py:paper
+--llm_shape=vicuna_7b). Measured: benchmarks/results/configs/results.md.
 """
 
 from jaxrec.config_util import parse_arg, sibling_config

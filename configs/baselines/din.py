@@ -1,7 +1,7 @@
 """python launch/train.py --config=configs/baselines/din.py --workdir=workdirs/din_ml1m --config.data.root=../shared/data
 
-DIN (target attention over the last 50 history items on ML-1M, 20 elsewhere, d=64) on CoLLM's ML-1M split. It scores from the history
-alone, so it also serves users unseen in training. Arg as in configs/baselines/mf.py.
+DIN (target attention over the last 50 history items on ML-1M, 20 elsewhere, d=64) on CoLLM's ML-1M split. It
+scores from the history alone, so it also serves users unseen in training. Arg as in configs/baselines/mf.py.
 Measured: benchmarks/results/configs/results.md.
 """
 

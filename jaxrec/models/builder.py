@@ -77,7 +77,7 @@ def make_model(model_cfg, llm_cfg, answer_ids: tuple[int, int], source=None) -> 
   return LLMRec(decoder=backbone.decoder(model_cfg, llm_cfg), answer_ids=answer_ids, head=model_cfg.head,
                 proj_token_num=int(model_cfg.proj_token_num), cf=source,
                 fece_hidden_factor=int(model_cfg.fece.hidden_factor),
-                input_lm_weight=float(model_cfg.get("input_lm_weight", 0.0)))
+                input_lm_weight=float(model_cfg.input_lm_weight))
 
 
 def init_params(model: LLMRec, model_cfg, rng, llm_params, cf_params=None) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def validate(cfg) -> None:
   _check(len(cfg.answers) == 2 and all(isinstance(a, str) and a.strip() for a in cfg.answers)
          and cfg.answers[0] != cfg.answers[1], "answers", "two different non-empty words [yes, no]",
          list(cfg.answers))
-  lm_w = cfg.get("input_lm_weight", 0.0)
+  lm_w = cfg.input_lm_weight
   _check(isinstance(lm_w, (int, float)) and not isinstance(lm_w, bool) and lm_w >= 0, "input_lm_weight",
          "a number >= 0", lm_w)
   _check(lm_w == 0 or cfg.cf.name == "none", "input_lm_weight",

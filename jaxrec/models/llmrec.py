@@ -128,9 +128,7 @@ class LLMRec:
   def input_lm_loss(self, params, batch, final: Array) -> Array:
     """Mean next-token cross-entropy of the prompt's tokens (position t predicts token t + 1, both real), over the
     whole vocabulary, in float32: the loss of a causal LM trained on its inputs."""
-    variables = {"params": params["llm"]}
-    logits = self.decoder.clone(dtype=jnp.float32).apply(
-        variables, final[:, :-1].astype(jnp.float32), method=Decoder.logits)  # [B, T-1, V]
+    logits = self._f32_logits(params, final[:, :-1])  # [B, T-1, V]
     mask = batch["attention_mask"]
     valid = ((mask[:, :-1] > 0) & (mask[:, 1:] > 0)).astype(jnp.float32)  # [B, T-1]
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["input_ids"][:, 1:])  # [B, T-1]
@@ -173,10 +171,14 @@ class LLMRec:
   def _head_at(self, params, final: Array, positions: Array) -> Array:
     """[B, P, 2] float32 (Yes, No) logits read at `positions` [B, P] of normed hidden states `final` [B, T, D]."""
     # The two head rows are applied in float32 whatever the compute dtype: bfloat16 logits keep ~3 digits, which
-    # ties many scores and blurs AUC. Same head code as the decoder's (tied or not), on a float32 clone.
+    # ties many scores and blurs AUC.
+    return self._f32_logits(params, final, positions.astype(jnp.int32), jnp.asarray(self.answer_ids, jnp.int32))
+
+  def _f32_logits(self, params, final: Array, positions: Array | None = None, token_ids: Array | None = None):
+    """The decoder's own head (tied or not) on a float32 clone: `Decoder.logits` of `final` [B, T, D] in float32."""
     head = self.decoder.clone(dtype=jnp.float32)
-    return head.apply({"params": params["llm"]}, final.astype(jnp.float32), positions.astype(jnp.int32),
-                      jnp.asarray(self.answer_ids, jnp.int32), method=Decoder.logits)  # [B, P, 2]
+    return head.apply({"params": params["llm"]}, final.astype(jnp.float32), positions, token_ids,
+                      method=Decoder.logits)
 
   def _head(self, params, final: Array) -> Array:
     """[B, 2] float32 (Yes, No) logits read at the last column of `final` [B, T, D] (prompts are left-padded)."""
