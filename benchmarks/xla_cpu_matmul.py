@@ -82,7 +82,7 @@ def main() -> None:
         rows.append(dict(precision=precision, option=name, flag=flag, shape=shape, **r))
         print(f"{precision:>5} {name:<20} {shape:>14} {r['gflops']:8.1f} GFLOP/s   max rel err {r['rel_err']:.1e}")
     for m, k, n in SHAPES:
-      rate = _common.matmul_rate("torch", precision, m, k, n, reps=1)
+      rate = _common.matmul_rate("torch", precision, [(m, k, n)])
       rows.append(dict(precision=precision, option="torch", flag="", shape=f"{m}x{k}x{n}", gflops=rate))
       print(f"{precision:>5} {'torch':<20} {f'{m}x{k}x{n}':>14} {rate:8.1f} GFLOP/s")
   if args.output:

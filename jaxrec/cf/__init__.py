@@ -20,18 +20,20 @@ from jaxrec.cf import closed_form
 from jaxrec.cf.din import DIN
 from jaxrec.cf.lightgcn import LightGCN, graph_consts
 from jaxrec.cf.mf import MF
+from jaxrec.cf.mscf import MultiScaleCF
 from jaxrec.cf.sasrec import SASRec
 from jaxrec.errors import JaxrecError
 
-MODELS = {"mf": MF, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
+MODELS = {"mf": MF, "mscf": MultiScaleCF, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
           **{kind: closed_form.ItemItem for kind in closed_form.KINDS}}
 CLOSED_FORM = closed_form.KINDS  # fitted at build time: nothing to train, no stages
 LOSSES = ("bce", "bpr", "softmax")
 FULL_CATALOGUE = -1  # config.model.n_negatives: softmax over every item instead of sampled negatives
-FULL_SOFTMAX_MODELS = ("mf", "lightgcn")  # id models whose score_all is the training-time score (no dropout)
+FULL_SOFTMAX_MODELS = ("mf", "mscf", "lightgcn")  # id models whose score_all is the training-time score (no dropout)
 # Config fields (of config.model) each model reads, beside n_users / n_items.
 MODEL_FIELDS = {
     "mf": ("embed_dim", "init_std"),
+    "mscf": ("embed_dim", "init_std", "heads", "text_rank"),  # + config.model.text: `jaxrec.train.text_features`
     "lightgcn": ("embed_dim", "num_layers", "init_std"),
     "sasrec": ("embed_dim", "num_layers", "num_heads", "max_len", "dropout", "init_std"),
     "din": ("embed_dim", "max_len", "attn_hidden", "mlp_hidden", "init_std"),
@@ -133,10 +135,11 @@ def _fast_key(rng):
   return jax.random.wrap_key_data(bits, impl="rbg")
 
 
-def build_model(model_cfg, n_users: int, n_items: int, train_split=None) -> CFModel:
+def build_model(model_cfg, n_users: int, n_items: int, train_split=None, item_text=None) -> CFModel:
   """A CFModel from `config.model` (name, loss, n_negatives and the fields in MODEL_FIELDS[name]).
 
-  LightGCN needs `train_split` (arrays user / item / label) to build its graph.
+  LightGCN needs `train_split` (arrays user / item / label) to build its graph; 'mscf' needs `item_text`
+  [n_items + 1, K, D], the items' multi-scale text encodings.
   """
   name = model_cfg.name
   if name not in MODELS:
@@ -158,6 +161,12 @@ def build_model(model_cfg, n_users: int, n_items: int, train_split=None) -> CFMo
       raise JaxrecError("LightGCN needs the training split to build its interaction graph")
     consts = graph_consts(train_split.user, train_split.item, train_split.label, n_users, n_items)
     kwargs["n_edges"] = int(consts["edge_weight"].shape[0]) if "edge_weight" in consts else 0
+  elif name == "mscf":
+    if item_text is None or item_text.ndim != 3 or item_text.shape[0] != n_items + 1:
+      raise JaxrecError(f"config.model.name: 'mscf' needs the items' text encodings [{n_items + 1}, K, D], got "
+                        f"{None if item_text is None else item_text.shape}")
+    consts = {"item_text": np.asarray(item_text, np.float32)}
+    kwargs.update(n_scales=int(item_text.shape[1]), text_dim=int(item_text.shape[2]))
   module = MODELS[name](n_users=int(n_users), n_items=int(n_items), **kwargs)
   reg = float(model_cfg.get("reg", 0.0))
   if reg and (loss == "bce" or not hasattr(module, "ego_sq_norms")):

@@ -169,6 +169,14 @@ class MultiScaleRec:
       return P.mean_pool(h, P.window_mask(segment, 0, mask))
     return h[:, -1].astype(jnp.float32)  # left padding: the last token is column Ti - 1
 
+  def item_scales(self, params, ids: Array, mask: Array, segment: Array, adapters=None) -> Array:
+    """[N, K, D] item texts [N, Ti] mean-pooled at each scale's layer (not centred): what the collaborative tower
+    ('mscf', `jaxrec.train.text_features`) reads. adapters: None = the trained ones (eq. 4), {} = none."""
+    adapters = self.adapters(params) if adapters is None else adapters
+    hs = self._run(params, adapters, ids, mask, None, True)["hidden_states"]  # L + 1 × [N, Ti, D]
+    m = P.window_mask(segment, 0, mask)  # [N, Ti]
+    return jnp.stack([P.mean_pool(hs[layer], m) for layer in self.layers], axis=1)
+
   def encode_users(self, params, batch, rng: Array | None = None, adapters=None) -> dict[str, Array]:
     """{'z': [B, d] user vectors, 'scales': [B, K, d] per-scale vectors u_k, 'alpha': [B, K, h] fusion weights}."""
     adapters = (self.adapters(params) if adapters is None else adapters) if self.user_adapted else {}

@@ -42,9 +42,15 @@ def validate(config) -> None:
                       f"{len(config.stages)}")
   if m.get("loss", "bce") not in cf.LOSSES:
     raise JaxrecError(f"config.model.loss: expected one of {list(cf.LOSSES)}, got {m.loss!r}")
-  for field in ("embed_dim", "num_layers", "num_heads", "neighbours"):
+  for field in ("embed_dim", "num_layers", "num_heads", "neighbours", "text_rank"):
     if field in m and not (isinstance(m[field], int) and m[field] >= 1):
       raise JaxrecError(f"config.model.{field}: expected an integer >= 1, got {m[field]!r}")
+  if m.name == "mscf":
+    if "text" not in m:
+      raise JaxrecError("config.model.text: 'mscf' needs the text section (`jaxrec.train.text_features.text_config`)")
+    heads, dim = m.get("heads", 8), m.get("embed_dim", 128)
+    if not (isinstance(heads, int) and heads >= 1 and dim % heads == 0):
+      raise JaxrecError(f"config.model.heads: expected an integer >= 1 dividing embed_dim {dim}, got {heads!r}")
   n_neg = m.get("n_negatives", 1)
   if not (isinstance(n_neg, int) and (n_neg >= 1 or n_neg == cf.FULL_CATALOGUE)):
     raise JaxrecError(f"config.model.n_negatives: expected an integer >= 1 (or -1: softmax over the whole "
@@ -94,7 +100,12 @@ def build_model(config, dataset=None):
   model_cfg = ml_collections.ConfigDict(config.model.to_dict())
   if "max_len" in model_cfg and model_cfg.max_len <= 0:  # default: the data's history length
     model_cfg.max_len = int(dataset.splits["train"].history.shape[1])
-  model = cf.build_model(model_cfg, dataset.n_users, dataset.n_items, dataset.splits["train"])
+  item_text = None
+  if model_cfg.name == "mscf":  # the items' multi-scale text encodings, one decoder pass over the catalogue
+    from jaxrec.train import text_features
+
+    item_text = text_features.item_scale_features(config.model.text, dataset, int(config.seed))
+  model = cf.build_model(model_cfg, dataset.n_users, dataset.n_items, dataset.splits["train"], item_text)
   return dataset, model, model.init(jax.random.PRNGKey(int(config.seed)))
 
 

@@ -1,0 +1,37 @@
+"""python launch/train.py --config=configs/ml1m_multiscale_cf.py --workdir=workdirs/mscf_ml1m --config.data.root=../shared/data
+
+The multi-scale recommender's collaborative tower on ML-1M top-K (`jaxrec.cf.mscf`): every movie's text (title,
+genres) through SmolLM2-135M once, mean-pooled at the top of 3 layer groups (layers 10, 20, 30), centred and
+RMS-normalised; per-scale low-rank maps (r = 16, B = 0 at init) fused by 8-head cross-scale attention, added to an item id embedding; a user
+id embedding; trained over the whole training split with the softmax over all 3,706 items (MF's top-K recipe).
+`--config.model.text.workdir=W` encodes the items with a finished configs/ml1m_multiscale.py run instead (its
+trained adapters and scale layers). Args: 'tiny' (tests: a random 3-layer decoder, a few hundred rows), and the
+CF baselines' dataset tokens (`jaxrec.train.cf_config`, 'ml1m_topk' by default).
+Measured: benchmarks/results/multiscale/topk_ml1m.md.
+"""
+
+from jaxrec.train.cf_config import base_config, parse
+from jaxrec.train.text_features import text_config
+
+
+def get_config(arg=None):
+  arg = parse(",".join(["ml1m_topk", "topk", *(arg or "").replace(":", ",").split(",")]).strip(","))
+  config = base_config(
+      arg,
+      model=dict(name="mscf", embed_dim=128, init_std=0.1,
+                 heads=8,  # cross-scale attention heads over the K projected scales
+                 text_rank=16,  # per-scale D → r → d maps, B = 0 at init (full-rank maps memorised the items)
+                 loss="softmax", n_negatives=-1,  # softmax over all items, as MF's and LightGCN's top-K recipes
+                 text=text_config(
+                     keep_layers=-1,  # all 30 layers: one pass over the catalogue before training
+                     num_scales=3,  # scales = tops of 3 layer groups (10, 20, 30)
+                     max_tokens=24)),  # title + genres
+      lr=2e-3,
+      weight_decay=0.5,  # decoupled; MF's top-K value
+      num_epochs=40,  # the cosine's length; early stopping (patience 5) ends it
+      batch_size=4096)
+  if arg.tiny:
+    config.model.text.llm = "random"
+    config.model.text.random_llm.num_layers = 3
+    config.model.text.max_tokens = 12
+  return config
