@@ -25,27 +25,20 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxrec.cf import base
+from jaxrec.cf.mf import MF
 from jaxrec.multiscale import fusion as F
 
 
-class MultiScaleCF(nn.Module):
-  """MF plus fused multi-scale text vectors on the item side."""
+class MultiScaleCF(MF):
+  """MF plus fused multi-scale text vectors on the item side (user side, scores and exports: MF's)."""
 
-  n_users: int
-  n_items: int
   n_scales: int = 3
   text_dim: int = 576
-  embed_dim: int = 128
-  init_std: float = 0.1
   heads: int = 8
   text_rank: int = 16
 
-  uses_history = False  # class constant: a trained user id, as MF
-
   def setup(self):
-    init = nn.initializers.normal(self.init_std)
-    self.user_embed = nn.Embed(self.n_users + 1, self.embed_dim, embedding_init=init)
-    self.item_embed = nn.Embed(self.n_items + 1, self.embed_dim, embedding_init=init)
+    super().setup()
     # A: unit-variance factors of RMS-normalised text; B = 0: the text path starts silent
     self.text_a = self.param("text_a", nn.initializers.normal(1.0 / math.sqrt(self.text_dim)),
                              (self.n_scales, self.text_dim, self.text_rank))
@@ -63,25 +56,9 @@ class MultiScaleCF(nn.Module):
     fused = F.fuse(flat, F.fusion_weights(self.fusion, flat))  # [N, d]
     return fused.reshape(*items.shape, self.embed_dim)
 
-  def user_repr(self, batch, train: bool = False):
-    user = batch["user"]
-    return self.user_embed(user) * base.id_mask(user)[..., None]  # [B, d]
-
   def item_repr(self, items):
     return (self.item_embed(items) + self.text_repr(items)) * base.id_mask(items)[..., None]  # [..., d]
 
-  def item_table(self):
-    return self.item_repr(jnp.arange(self.n_items + 1))  # [I + 1, d]
-
-  def __call__(self, batch, items=None, train: bool = False):
-    items = batch["item"] if items is None else items
-    logits = base.dot_scores(self.user_repr(batch, train), self.item_repr(items))
-    return base.mask_padding_items(logits, items)
-
-  def score_all(self, batch):
-    return base.dot_score_all(self.user_repr(batch), self.item_table())
-
   def ego_sq_norms(self, batch, items):
-    """[B] ‖p_u‖² + Σ_c ‖q_c‖² of the id embeddings (`CFModel`'s `reg`; the text projections are not in it)."""
-    item = self.item_embed(items) * base.id_mask(items)[..., None]
-    return base.sq_norms(self.user_repr(batch), item)
+    """[B] ‖p_u‖² + Σ_c ‖q_c‖² of the id embeddings (`CFModel`'s `reg`; the text maps are not in it)."""
+    return base.sq_norms(self.user_repr(batch), MF.item_repr(self, items))
