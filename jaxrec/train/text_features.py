@@ -66,11 +66,11 @@ def _from_run(workdir: str, dataset):
 
 def item_scale_features(text_cfg, dataset, seed: int = 0) -> np.ndarray:
   """[n_items + 1, K, D] float32; row 0 (padding) zeros; rows 1.. centred and RMS-normalised per scale."""
+  if not (isinstance(text_cfg.batch_size, int) and text_cfg.batch_size >= 1):  # read by both branches below
+    raise JaxrecError(f"config.model.text.batch_size: expected an integer >= 1, got {text_cfg.batch_size!r}")
   if text_cfg.workdir:
     model, params, table, adapters = _from_run(str(text_cfg.workdir), dataset)
   else:
-    if not (isinstance(text_cfg.batch_size, int) and text_cfg.batch_size >= 1):
-      raise JaxrecError(f"config.model.text.batch_size: expected an integer >= 1, got {text_cfg.batch_size!r}")
     model_cfg = _multiscale_model_config(text_cfg)
     model, params, tok = MS.build(model_cfg, dataset.n_items, seed=seed)
     table = T.build_item_tokens(tok, dataset.item_text, dataset.item_genres, bool(text_cfg.with_genres),
