@@ -5,17 +5,21 @@ genres) through SmolLM2-135M once, mean-pooled at the top of 3 layer groups (lay
 RMS-normalised; per-scale low-rank maps (r = 16, B = 0 at init) fused by 8-head cross-scale attention, added to an item id embedding; a user
 id embedding; trained over the whole training split with the softmax over all 3,706 items (MF's top-K recipe).
 `--config.model.text.workdir=W` encodes the items with a finished configs/ml1m_multiscale.py run instead (its
-trained adapters and scale layers). Args: 'tiny' (tests: a random 3-layer decoder, a few hundred rows), and the
-CF baselines' dataset tokens (`jaxrec.train.cf_config`, 'ml1m_topk' by default).
+trained adapters and scale layers). Args: 'tiny' (tests: a random 3-layer decoder, a few hundred rows), 'mf_first'
+(two stages: the id embeddings alone first, i.e. MF, since B = 0; then everything at a lower lr from MF's best), and
+the CF baselines' dataset tokens (`jaxrec.train.cf_config`, 'ml1m_topk' by default).
 Measured: benchmarks/results/multiscale/topk_ml1m.md.
 """
 
 from jaxrec.train.cf_config import base_config, parse
+from jaxrec.train.config import stage_config
 from jaxrec.train.text_features import text_config
 
 
 def get_config(arg=None):
-  arg = parse(",".join(["ml1m_topk", "topk", *(arg or "").replace(":", ",").split(",")]).strip(","))
+  tokens = [t for t in (arg or "").replace(":", ",").split(",") if t]
+  mf_first = "mf_first" in tokens
+  arg = parse(",".join(["ml1m_topk", "topk", *(t for t in tokens if t != "mf_first")]))
   config = base_config(
       arg,
       model=dict(name="mscf", embed_dim=128, init_std=0.1,
@@ -30,6 +34,17 @@ def get_config(arg=None):
       weight_decay=0.5,  # decoupled; MF's top-K value
       num_epochs=40,  # the cosine's length; early stopping (patience 5) ends it
       batch_size=4096)
+  if mf_first:
+    ids = config.stages[0]
+    ids.name, ids.trainable = "ids", ["params/(user|item)_embed/.*"]  # text_b stays 0: exactly MF
+    text = stage_config(
+        name="text", trainable=["params/.*"], init_from="previous",
+        optimizer=dict(lr=5e-4, weight_decay=0.5, warmup_steps=20, schedule="cosine"),  # a quarter of MF's lr
+        num_epochs=10, early_stopping=dict(metric="ndcg@10", mode="max", patience=3))
+    config.stages = [ids, text]
+    if arg.tiny:
+      text.optimizer.warmup_steps = 0
+      text.num_epochs, text.max_steps, text.eval_every = 2, 6, 3  # cf_config.tiny's stage overlay
   if arg.tiny:
     config.model.text.llm = "random"
     config.model.text.random_llm.num_layers = 3

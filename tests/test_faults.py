@@ -218,6 +218,25 @@ def _kill_and_resume(args, tmp_path, points):
   return expected
 
 
+def _kill_chain(args, tmp_path, points):
+  """One workdir killed at each point in turn (each kill in the run that resumed the previous one), then resumed to
+  the end: the same checks as _kill_and_resume with fewer runs (CI time)."""
+  full = _train(args, tmp_path / "full")
+  assert full.returncode == 0, full.stderr[-2000:]
+  workdir = tmp_path / "chain"
+  kills = []
+  for point in points:
+    killed = _train(args, workdir, kill_at=point)
+    assert killed.returncode == -9, (point, killed.returncode, killed.stderr[-2000:])
+    assert not (workdir / "metrics.json").exists()
+    kills.append(killed)
+  resumed = _train(args, workdir)  # the dead run's lock went with it
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  expected = _outputs(tmp_path / "full")
+  assert _outputs(workdir) == expected
+  return expected, kills
+
+
 @pytest.mark.slow
 def test_kill_9_real_cf_run(shared_data, tmp_path):
   """MF at its real size (d=256, batch 1024) on CoLLM's ML-1M split, 2 epochs of 33 steps: killed before any
@@ -230,8 +249,11 @@ def test_kill_9_real_cf_run(shared_data, tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_llm_tiny_run(shared_data, tmp_path):
-  """CoLLM's :tiny run (CF pre-training, then two LLM stages): killed in the CF model, inside a checkpoint save of
-  the first LLM stage, and in the last stage."""
+  """CoLLM's :tiny run (CF pre-training, then two LLM stages of 4 steps), one workdir killed three times: in the CF
+  model (step 3, nothing saved yet), inside a checkpoint save of the first LLM stage (its 7th save: fece's step 4),
+  and in the last stage (the resumed run redoes fece's steps 3-4, then its 4th step is lora's step 2); the final
+  resume ends with the uninterrupted run's exact outputs."""
   args = [f"--config={REPO}/configs/ml1m.py:tiny", f"--config.data.root={shared_data}"]
-  out = _kill_and_resume(args, tmp_path, ["step:3", "save:7", "step:13"])
+  out, kills = _kill_chain(args, tmp_path, ["step:3", "save:7", "step:4"])
+  assert "[fece] step 4" in kills[2].stdout  # the third run finished fece before its kill: the kill was in lora
   assert any(k.startswith("adapter/") for k in out) and "embeddings/item_llm.npy" in out

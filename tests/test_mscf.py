@@ -112,18 +112,20 @@ def test_bad_text_encodings_and_heads_fail_in_one_line(data):
     _build(data, np.zeros((60, 2, 8), np.float32))
 
 
-def test_item_features_equal_a_direct_decoder_pass():
+class Catalogue:
+  n_items = 7
+  item_text = [""] + [f"Movie number {i} ({1990 + i})" for i in range(1, 8)]  # row 0: padding
+  item_genres = ["", "Drama", "Comedy", "Drama|Comedy", "Action", "Horror", "Sci-Fi", "Animation"]
+
+
+def test_item_features_equal_a_direct_decoder_pass(tmp_path, monkeypatch):
+  monkeypatch.setenv("JAXREC_CACHE", str(tmp_path))  # computed here, not read from a cache
   """`item_scale_features` (tiny random decoder, 3 layers, K = 3): per scale k, the mean of layer k's hidden states
   over the item-text tokens (numpy, from the decoder's own output), minus the catalogue mean, divided by its RMS;
   row 0 zeros. |Δ| ≤ 1e-4."""
   from jaxrec.models import multiscale as MS
   from jaxrec.multiscale import text as T
   from jaxrec.train import text_features
-
-  class Catalogue:
-    n_items = 7
-    item_text = [""] + [f"Movie number {i} ({1990 + i})" for i in range(1, 8)]  # row 0: padding
-    item_genres = ["", "Drama", "Comedy", "Drama|Comedy", "Action", "Horror", "Sci-Fi", "Animation"]
 
   cfg = text_features.text_config(llm="random", max_tokens=10, batch_size=3)
   cfg.random_llm.num_layers = 3
@@ -148,6 +150,29 @@ def test_item_features_equal_a_direct_decoder_pass():
   np.testing.assert_allclose(got[1:], np.stack(want, 1), atol=1e-4)
 
 
+def test_item_features_are_cached_under_a_key_of_everything_they_depend_on(tmp_path, monkeypatch):
+  """The pass runs once per (text section, catalogue, weights): a second call reads the cache file; other weights
+  (seed) or another text section miss it; a cache entry of the wrong shape is recomputed."""
+  from jaxrec.train import text_features
+
+  monkeypatch.setenv("JAXREC_CACHE", str(tmp_path))
+  cfg = text_features.text_config(llm="random", max_tokens=10, batch_size=4)
+  cfg.random_llm.num_layers = 3
+  first = text_features.item_scale_features(cfg, Catalogue, seed=0)
+  files = list((tmp_path / "text_features").glob("*.npy"))
+  assert len(files) == 1
+  np.save(files[0], np.full_like(first, 7.0))  # what a second call returns comes from the file
+  assert (text_features.item_scale_features(cfg, Catalogue, seed=0) == 7.0).all()
+  other = text_features.item_scale_features(cfg, Catalogue, seed=1)
+  assert np.abs(other - first).max() > 1e-3
+  cfg.max_tokens = 8
+  text_features.item_scale_features(cfg, Catalogue, seed=0)
+  assert len(list((tmp_path / "text_features").glob("*.npy"))) == 3
+  np.save(files[0], np.zeros((3, 3, 32), np.float32))  # truncated: not the catalogue's shape
+  cfg.max_tokens = 10
+  np.testing.assert_array_equal(text_features.item_scale_features(cfg, Catalogue, seed=0), first)
+
+
 def _run(*args):
   env = dict(os.environ, PYTHONPATH=str(REPO))
   proc = subprocess.run([sys.executable, str(REPO / "launch" / "train.py"), *map(str, args)], cwd=REPO, env=env,
@@ -163,22 +188,44 @@ def test_tiny_runs_on_ml1m_adapter_free_and_from_a_multiscale_run(shared_data, t
   from jaxrec.train import text_features, workdir as run_dir
   from jaxrec.train.cf_task import load
 
+  from jaxrec.train import cf_task, loop
+
   root = f"--config.data.root={shared_data}"
   plain = tmp_path / "mscf"
-  _run("--config=configs/ml1m_multiscale_cf.py:tiny", f"--workdir={plain}", root, "--noprogress")
+  _run("--config=configs/ml1m_multiscale_cf.py:tiny,mf_first", f"--workdir={plain}", root, "--noprogress")
   metrics = json.loads((plain / "metrics.json").read_text())["splits"]["valid"]
   assert 0 <= metrics["ndcg@10"] <= 1 and (plain / "embeddings" / "item.npy").exists()
+  # 'mf_first': the ids stage trains the id embeddings only (text_b stays exactly 0: MF), the text stage the rest
+  config = run_dir.read_config(plain)
+  _, _, init = cf_task.build_model(config)
+  ids_only = config.copy_and_resolve_references()
+  ids_only.stages = config.stages[:1]
+  after_ids = loop.restore_params(ids_only, plain, init)["params"]
+  after_text = loop.restore_params(config, plain, init)["params"]
+  assert not np.any(np.asarray(after_ids["text_b"]))
+  moved = np.asarray(after_ids["item_embed"]["embedding"]) - np.asarray(init["params"]["item_embed"]["embedding"])
+  assert np.abs(moved).max() > 0
+  assert np.abs(np.asarray(after_text["text_b"])).max() > 0
+  # benchmarks/topk_frontier.py: β = 0 reproduces the run's own figures from its exported embeddings; β > 0 moves them
+  from benchmarks import topk_frontier
+  rows = topk_frontier.frontier(plain, [0.0, 2.0])
+  assert rows[0]["ndcg@10"] == pytest.approx(metrics["ndcg@10"], abs=1e-6)
+  assert rows[0]["coverage@10"] == pytest.approx(metrics["coverage@10"], abs=1e-6)
+  assert rows[1]["coverage@10"] != rows[0]["coverage@10"]
 
   ms = tmp_path / "ms"
   _run("--config=configs/ml1m_multiscale.py:tiny", f"--workdir={ms}", root, "--noprogress")
-  adapted = tmp_path / "mscf_adapted"
-  _run("--config=configs/ml1m_multiscale_cf.py:tiny", f"--workdir={adapted}", root, "--noprogress",
-       f"--config.model.text.workdir={ms}")
-  assert json.loads((adapted / "metrics.json").read_text())["splits"]["valid"]["ndcg@10"] >= 0
 
-  config = run_dir.read_config(plain)
+  # text.workdir: the items encoded with that run's trained adapters (what a run with it trains on)
   dataset = load(config)
   free = text_features.item_scale_features(config.model.text, dataset)
   config.model.text.workdir = str(ms)
   trained = text_features.item_scale_features(config.model.text, dataset)
   assert free.shape == trained.shape and np.abs(free - trained).max() > 1e-3
+
+
+def test_frontier_penalty_counts_positive_training_rows():
+  """log(1 + n_i) over positive rows only, padding item 0 at 0 (hand-computed)."""
+  from benchmarks import topk_frontier
+  pen = topk_frontier.penalty(np.array([1, 1, 2, 3, 0]), np.array([1.0, 1.0, 0.0, 1.0, 1.0]), 4)
+  np.testing.assert_allclose(pen, [0.0, math.log(3.0), 0.0, math.log(2.0), 0.0], atol=1e-12)
