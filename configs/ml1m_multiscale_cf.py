@@ -11,7 +11,7 @@ the CF baselines' dataset tokens (`jaxrec.train.cf_config`, 'ml1m_topk' by defau
 Measured: benchmarks/results/multiscale/topk_ml1m.md.
 """
 
-from jaxrec.train.cf_config import base_config, parse
+from jaxrec.train.cf_config import base_config, parse, tiny
 from jaxrec.train.config import stage_config
 from jaxrec.train.text_features import text_config
 
@@ -43,8 +43,7 @@ def get_config(arg=None):
         num_epochs=10, early_stopping=dict(metric="ndcg@10", mode="max", patience=3))
     config.stages = [ids, text]
     if arg.tiny:
-      text.optimizer.warmup_steps = 0
-      text.num_epochs, text.max_steps, text.eval_every = 2, 6, 3  # cf_config.tiny's stage overlay
+      tiny(config)  # the overlay again, now over the text stage too (idempotent on the rest)
   if arg.tiny:
     config.model.text.llm = "random"
     config.model.text.random_llm.num_layers = 3
