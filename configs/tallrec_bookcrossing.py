@@ -13,4 +13,6 @@ def get_config(arg=None):
   arg = parse_arg(arg, tiny=False)
   config = llm_config.use_data(sibling_config(__file__, "tallrec_ml1m.py"), "bookcrossing")
   config.model.template = "tallrec_book"
+  # the CF reference: configs/bookcrossing.py's SASRec over the history's titles (MF scores every row alike here)
+  config.cf_train = sibling_config(__file__, "baselines/sasrec.py", "bookcrossing")
   return llm_config.tiny(config) if arg.tiny else config

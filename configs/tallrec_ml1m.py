@@ -1,7 +1,7 @@
 """python launch/train.py --config=configs/tallrec_ml1m.py --workdir=workdirs/tallrec_ml1m --config.data.root=../shared/data
 
 TALLRec on CoLLM's ML-1M split: the text-only movie prompt → SmolLM2-135M (first 4 layers) with LoRA r=8 on q/v,
-softmax over "Yes" / "No". One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~10 min with the whole-split
+softmax over "Yes" / "No"; its final figures are paired with MF's on the same rows. One LoRA stage, the same 2-core CPU budget as configs/ml1m.py (~10 min with the whole-split
 final evaluation). Args: `tiny` (random 2-layer LLM: tests), `long` (~1 h on 2 cores: `llm_config.long`), `paper`
 (CoLLM's TALLRec settings, all layers and rows, for accelerators: `llm_config.paper`). Measured:
 benchmarks/results/configs/results.md.
@@ -30,7 +30,10 @@ def get_config(arg=None):
       eval_every=12,  # validation AUC on the 256-row sample
       optimizer=dict(lr=1e-3, weight_decay=1e-3, warmup_steps=20, schedule="cosine"),
       early_stopping=dict(metric="auc", mode="max", patience=3))]
-  config.eval = dict(split="valid_small", final_splits=("valid", "valid_small"))
+  # TALLRec builds on no CF model; its final figures are paired with MF's on the same rows (trained first into
+  # <workdir>/cf, ~30 s), as CoLLM-FaissRet's are with its own CF model
+  config.eval = dict(split="valid_small", final_splits=("valid", "valid_small"), reference_cf="train")
+  config.cf_train = sibling_config(__file__, "baselines/mf.py", "ml1m")
   if arg.long:
     llm_config.long(config)  # ~1 h on 2 cores: 8,192 rows, one pass
   if arg.paper:

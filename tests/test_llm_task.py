@@ -131,10 +131,18 @@ def test_tiny_config_trains_every_stage_and_resumes(name, tiny_config, full_run,
   for split, metrics in full.items():
     assert 0.0 <= metrics["auc"] <= 1.0, (split, metrics)
     assert all(0.0 <= v <= 1.0 for k, v in metrics.items() if k.endswith("auc") and not math.isnan(v))
-  files = ["config.json", "results.md", "adapter/adapter_model.safetensors"]
-  files += ["cf/metrics.json", "embeddings/item_llm.npy"] if config.model.cf.name != "none" else []
+  files = ["config.json", "results.md", "adapter/adapter_model.safetensors", "cf/metrics.json"]
+  files += ["embeddings/item_llm.npy"] if config.model.cf.name != "none" else []
   assert all((workdir / f).is_file() for f in files), files
+  # every final split is paired with a CF model on its own rows: the one CoLLM builds on; TALLRec's reference
+  # (config.eval.reference_cf: its cf_train, trained into <workdir>/cf like CoLLM's)
+  text_only = config.model.cf.name == "none"
+  for split, metrics in full.items():
+    vs = metrics["vs_cf"]
+    assert vs["model"] == (config.cf_train.model.name if text_only else config.model.cf.name)
+    assert vs["all"]["n"] == metrics["n"] and vs["all"]["auc"]["b"] == pytest.approx(metrics["auc"], abs=1e-12)
   text = (workdir / "results.md").read_text()  # the run beside the papers' numbers for its dataset
+  assert ("### Against its CF reference (" if text_only else "### Against its CF model (") in text
   assert all(f"| {method} | {results._f(auc)} |" in text for method, auc, _, _ in results.PAPER[config.data.name])
   pngs = ["training_curves.png"] + [f"warm_cold_{split}.png" for split in full]
   assert all(f"({png})" in text and (workdir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for png in pngs)
@@ -240,6 +248,41 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   for name in ("fece", "lora"):
     assert any(np.abs(np.asarray(a) - np.asarray(b)).max() > 0
                for a, b in zip(jax.tree.leaves(params[name]), jax.tree.leaves(runner.params[name])))
+
+
+def test_tallrec_reference_is_any_finished_cf_run_and_is_checked(full_run, tiny_config, tmp_path):
+  w, _, _, _ = full_run("ml1m")  # its MF run (w/cf) is a CF run on the same dataset
+  config = tiny_config("tallrec_ml1m")
+  config.eval.reference_cf = str(w / "cf")
+  finals = task.train(config, tmp_path / "run", progress=False)
+  assert not (tmp_path / "run" / "cf").exists()  # nothing trained: the named run is the reference
+  rows = ev.read_arrays(tmp_path / "run" / "per_row" / "valid.npz")
+  split = sample_rows(load_dataset(config.data).splits["valid"], config.final_eval_rows, config.data.seed)
+  np.testing.assert_array_equal(split.item, rows["item"])
+  mf = cf_task.row_scorer(w / "cf")(split)  # MF on the run's own rows: the reference side of the pairing
+  vs = finals["valid"]["vs_cf"]
+  assert vs["model"] == "mf" and vs["all"]["auc"]["a"] == pytest.approx(M.auc(rows["label"], mf), abs=1e-12)
+  assert vs["all"]["auc"]["diff"] == pytest.approx(M.auc(rows["label"], rows["score"]) - M.auc(rows["label"], mf),
+                                                   abs=1e-12)
+  # an LLM run, or no run at all, is refused in one line naming the field, before anything is written
+  for ref, expect in ((w, "expected a CF run on ml1m_collm"), (tmp_path / "nowhere", "config.json: missing")):
+    config = tiny_config("tallrec_ml1m")
+    config.eval.reference_cf = str(ref)
+    with pytest.raises(JaxrecError, match="config.eval.reference_cf: .*" + expect):
+      task.train(config, tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_a_tallrec_run_without_a_reference_resumes_with_one(tmp_path):
+  # runs made before TALLRec configs had cf_train / eval.reference_cf train exactly as they do now: not a conflict
+  config = _config("tallrec_ml1m")
+  old = json.loads(config.to_json_best_effort(sort_keys=True))
+  del old["cf_train"], old["eval"]["reference_cf"]
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  run_dir.check_config(config, tmp_path)
+  config.stages[0].max_steps += 1  # what trains is still compared
+  with pytest.raises(JaxrecError, match=r"config.stages\[0\].max_steps"):
+    run_dir.check_config(config, tmp_path)
 
 
 def test_bookcrossing_collm_order_runs_lora_then_mapper(tiny_config, tmp_path):

@@ -50,7 +50,10 @@ def use_data(config, name: str) -> ml_collections.ConfigDict:
     data[field] = config.data[field]
   config.data = data
   splits = ["valid", "valid_small"] if name in ("ml1m_collm", "ml100k", "amazon_book") else ["valid"]
+  ref = config.eval.get("reference_cf")  # a TALLRec recipe's CF reference ('train': its cf_train) carries over
   config.eval = ml_collections.ConfigDict(dict(split=splits[-1], final_splits=tuple(splits)))
+  if ref is not None:
+    config.eval.reference_cf = ref
   return config
 
 

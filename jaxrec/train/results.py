@@ -68,9 +68,10 @@ def pictures(workdir: pathlib.Path, config, finals: Mapping[str, Mapping[str, An
   for split, m in finals.items():
     if "auc" in m:
       models = {"this run": m}
-      name = cf.get("name", "cf").upper()
-      if isinstance(m.get("vs_cf"), Mapping):  # the CF model scored on this run's own rows
-        models[f"CF model ({name}, same rows)"] = cf_side(m["vs_cf"])
+      vs = m.get("vs_cf") if isinstance(m.get("vs_cf"), Mapping) else None
+      name = str(vs.get("model", "cf") if vs else cf.get("name", "cf")).upper()  # TALLRec: its reference's name
+      if vs:  # the CF model scored on this run's own rows
+        models[f"CF model ({name}, same rows)"] = cf_side(vs)
       elif (own := read_split_metrics(cf["workdir"], split) if cf.get("workdir") else None):  # older runs
         models[f"CF model ({name}, its own run)"] = own
       png = plots.warm_cold_bars(models, split, workdir / f"warm_cold_{split}.png")
@@ -137,11 +138,13 @@ def rows_line(config, finals: Mapping[str, Mapping[str, Any]]) -> str:
   return line
 
 
-def vs_cf_lines(vs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def vs_cf_lines(vs: Mapping[str, Mapping[str, Any]], text_only: bool = False) -> list[str]:
   """The paired comparison with the CF model on identical rows (`evaluate.paired_ctr`), one table row per split and
-  group: CF model's AUC / UAUC, this run's, and the difference with its 95% paired interval."""
+  group: CF model's AUC / UAUC, this run's, and the difference with its 95% paired interval. A text-only run
+  (TALLRec) builds on no CF model: its reference is config.eval.reference_cf."""
   model = next(iter(vs.values())).get("model", "cf").upper()
-  lines = [f"### Against its CF model ({model}), on the same rows", "",
+  what = f"its CF reference ({model}, config.eval.reference_cf)" if text_only else f"its CF model ({model})"
+  lines = [f"### Against {what}, on the same rows", "",
            "Paired bootstrap: both models on each resample's rows (AUC) or users (UAUC); difference = this run − "
            f"{model}.", "", f"| split | group | rows | {model} AUC | AUC | ΔAUC [95% CI] | {model} UAUC | UAUC | "
            "ΔUAUC [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
@@ -185,7 +188,7 @@ def write_results_md(path: pathlib.Path | str, config, finals: Mapping[str, Mapp
   lines += ["", rows_line(config, finals)]
   vs = {split: res["vs_cf"] for split, res in finals.items() if isinstance(res.get("vs_cf"), Mapping)}
   if vs:
-    lines += ["", *vs_cf_lines(vs)]
+    lines += ["", *vs_cf_lines(vs, text_only=m.cf.name == "none")]
   lines += ["", "Stages:", ""] + [_stage_line(s) for s in stages]
   lines += ["", "## Reported in the papers (test splits, 7B LLMs)", "", "| method | AUC | UAUC | source |",
             "|---|---|---|---|"]

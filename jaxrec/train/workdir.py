@@ -125,8 +125,16 @@ def with_added_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def training_fields(config_dict: Mapping[str, Any]) -> dict[str, Any]:
-  """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS: what decides what a run trains."""
-  return {k: v for k, v in config_dict.items() if k not in OUTPUT_ONLY_FIELDS}
+  """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS: what decides what a run trains. A text-only LLM run
+  (TALLRec: model.cf.name 'none') trains no CF model: its cf_train and eval.reference_cf only choose the CF model its
+  final figures are paired with."""
+  out = {k: v for k, v in config_dict.items() if k not in OUTPUT_ONLY_FIELDS}
+  model = out.get("model")
+  if isinstance(model, dict) and model.get("family") == "llmrec" and (model.get("cf") or {}).get("name") == "none":
+    out.pop("cf_train", None)
+    if isinstance(out.get("eval"), dict):
+      out["eval"] = {k: v for k, v in out["eval"].items() if k != "reference_cf"}
+  return out
 
 
 def read_config(workdir) -> ml_collections.ConfigDict:
