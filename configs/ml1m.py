@@ -5,10 +5,11 @@ CoLLM-FaissRet on CoLLM's ML-1M split: MF (trained first into <workdir>/cf) → 
 stages: the mapper, then LoRA (arg `collm_order`: CoLLM's released order). A 2-core CPU budget (~20 min, ~5 of them
 the final evaluation of the whole valid splits); on an accelerator raise it with --config.model.keep_layers=-1
 --config.data.max_train_rows=-1 --config.data.max_eval_rows=-1 --config.stages[i].max_steps=-1, or take `paper`. Args:
-`tiny` (random 2-layer LLM: tests), `collm_order`, `long` (~1 h on 2 cores: 2,048 training rows, the mapper 512
-steps, LoRA 256 at lr 3e-4; the other datasets' configs inherit it), `paper` (CoLLM's released settings, for
-accelerators: see `llm_config.paper`; plan it first: python launch/plan.py --config=configs/ml1m.py:paper
---llm_shape=vicuna_7b). Measured: benchmarks/results/configs/results.md.
+`tiny` (random 2-layer LLM: tests), `collm_order`, `joint` (stage 2 trains the mapper and LoRA together), `long`
+(~1 h on 2 cores: 2,048 training rows, the mapper 512 steps, LoRA 256 at lr 3e-4; the other datasets' configs
+inherit it), `paper` (CoLLM's released settings, for accelerators: see `llm_config.paper`; plan it first:
+python launch/plan.py --config=configs/ml1m.py:paper --llm_shape=vicuna_7b). Measured:
+benchmarks/results/configs/results.md.
 """
 
 from jaxrec.config_util import parse_arg, sibling_config
@@ -19,7 +20,7 @@ from jaxrec.train.config import stage_config
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, tiny=False, collm_order=False, long=False, paper=False)
+  arg = parse_arg(arg, tiny=False, collm_order=False, joint=False, long=False, paper=False)
   config = llm_config.defaults()
   config.data = get_data_config("ml1m_collm")
   config.data.max_train_rows = 1024  # CPU budget: 1,024 of the 33,891 training rows (seeded sample)
@@ -44,6 +45,8 @@ def get_config(arg=None):
     config.stages = [lora, fece]
   else:
     config.stages = [fece, lora]
+  if arg.joint:  # the second stage trains the mapper and LoRA together (the issue's "both trainable in stage 2")
+    config.stages[1].name, config.stages[1].trainable = "joint", ["fece/.*", "lora/.*"]
   config.eval = dict(split="valid_small", final_splits=("valid", "valid_small"))
   if arg.long:  # ~1 h on 2 cores; the best budgeted recipe measured on ML-1M valid
     llm_config.long(config)  # validation every 128 steps on a 512-row sample, warmup 50, patience 4

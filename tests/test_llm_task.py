@@ -327,6 +327,26 @@ def test_long_budget_arg():
     assert (default.data.max_train_rows, default.stages[0].max_steps, default.final_eval_rows) == (1024, 48, -1)
 
 
+def test_joint_arg_trains_mapper_and_lora_together_in_stage_two(tiny_config, tmp_path, monkeypatch):
+  config = _config("ml1m", "tiny,joint")
+  config.data.root = tiny_config("ml1m").data.root
+  assert [(s.name, list(s.trainable)) for s in config.stages] == [("fece", ["fece/.*"]),
+                                                                  ("joint", ["fece/.*", "lora/.*"])]
+  seen, run_stage = [], loop.run_stage
+
+  def spy(config, stage, index, params, **kw):  # each stage's params in and out
+    out = run_stage(config, stage, index, params, **kw)
+    seen.append((stage.name, jax.device_get(params), jax.device_get(out[0])))
+    return out
+
+  monkeypatch.setattr(loop, "run_stage", spy)
+  task.train(config, tmp_path, progress=False)
+  moved = {name: {part for part in ("fece", "lora", "llm") if any(
+      np.abs(a - b).max() > 0 for a, b in zip(jax.tree.leaves(before[part]), jax.tree.leaves(after[part])))}
+      for name, before, after in seen if "llm" in before}  # the LLM run's stages (not its CF pre-training)
+  assert moved == {"fece": {"fece"}, "joint": {"fece", "lora"}}
+
+
 def test_export_hf_merged_checkpoint_loads_in_transformers_with_our_logits(full_run, tmp_path):
   """launch/export.py --format=hf of the tiny CoLLM run: AutoModelForCausalLM's f32 logits equal the Flax decoder's
   with the (unmerged) LoRA applied, to 1e-4; the mapper and CF tables sit beside it as described in collm.json."""
