@@ -1,4 +1,4 @@
-"""Nested-dict parameter trees: '/'-joined paths, and the deep merge of disjoint trees.
+"""Nested-dict parameter trees: '/'-joined paths, the deep merge of disjoint trees, and their content digest.
 
 The lowest layer of jaxrec (no jaxrec imports), shared by the loaders, LoRA, the models and the train loop, so that
 every part names a parameter the same way: `layers_3/self_attn/q_proj/kernel`.
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import jax
+import numpy as np
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
@@ -45,3 +48,12 @@ def merge(a: Mapping, b: Mapping) -> dict:
     else:
       out[key] = value
   return out
+
+
+def update_digest(h, tree: Any) -> None:
+  """Feeds every leaf of `tree` (its path, dtype, shape and bytes) into the hashlib object `h`: equal digests mean
+  equal contents (cache keys of what is computed from parameters)."""
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    arr = np.ascontiguousarray(np.asarray(leaf))
+    h.update(f"{jax.tree_util.keystr(path)}{arr.dtype}{arr.shape}".encode())
+    h.update(arr.tobytes())

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrec import evaluate as ev
+from jaxrec.tree import update_digest
 from jaxrec.multiscale import text as T
 from jaxrec.train.multiscale_data import log_prior
 
@@ -40,9 +41,7 @@ def make_item_table(model, table: T.ItemTokens, chunk: int = 256):
 def _fingerprint(params) -> str:
   """Digest of every leaf but the frozen backbone's (adapters, heads, centres: small), to reuse an item table."""
   h = hashlib.sha1()
-  for path, leaf in jax.tree_util.tree_leaves_with_path({k: v for k, v in params.items() if k != "llm"}):
-    h.update(jax.tree_util.keystr(path).encode())
-    h.update(np.asarray(leaf).tobytes())
+  update_digest(h, {k: v for k, v in params.items() if k != "llm"})
   return h.hexdigest()
 
 

@@ -32,6 +32,7 @@ from jaxrec.errors import JaxrecError
 from jaxrec.llm import backbone
 from jaxrec.models import multiscale as MS
 from jaxrec.multiscale import config as msc, pooling as P, text as T
+from jaxrec.tree import update_digest
 
 
 _CACHE_VERSION = 1  # bump when the pooling, centring or normalisation below changes: old entries then miss
@@ -109,10 +110,7 @@ def _cache_key(text_cfg, dataset, table, params, adapters) -> str:
   h.update(json.dumps([list(map(str, dataset.item_text)), list(map(str, getattr(dataset, "item_genres", [])))]
                       ).encode())
   tokens = (table.ids, table.lens, np.asarray(table.bos + table.user_prefix + table.item_prefix + [table.pad_id]))
-  for leaf in jax.tree.leaves((tokens, params, adapters)):
-    arr = np.asarray(leaf)
-    h.update(f"{arr.dtype}{arr.shape}".encode())
-    h.update(np.ascontiguousarray(arr).tobytes())
+  update_digest(h, (tokens, params, adapters))
   return h.hexdigest()[:32]
 
 
