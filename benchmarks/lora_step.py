@@ -161,7 +161,7 @@ def main() -> None:
   p.add_argument("--warmup", type=int, default=2)
   p.add_argument("--precisions", default="f32,bf16")
   p.add_argument("--scan_layers", action="store_true", help="the decoder's layers under one nn.scan")
-  p.add_argument("--attention", default="einsum", choices=("einsum", "dpa"))
+  p.add_argument("--attention", default="causal_blocks", choices=("einsum", "causal_blocks", "dpa"))
   p.add_argument("--child", default="", help=argparse.SUPPRESS)
   args = p.parse_args()
   if args.child:

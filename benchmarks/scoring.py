@@ -159,7 +159,7 @@ def main() -> None:
   p.add_argument("--rows", default="512,64", help="rows per layer count (one value for all)")
   p.add_argument("--batch", type=int, default=16)
   p.add_argument("--precisions", default="f32,bf16")
-  p.add_argument("--attention", default="einsum", choices=("einsum", "dpa"))
+  p.add_argument("--attention", default="causal_blocks", choices=("einsum", "causal_blocks", "dpa"))
   p.add_argument("--pad_multiple", type=int, default=16, help="jaxrec's prompt-length bucket (config.data)")
   p.add_argument("--frameworks", default="torch,jax,shared", help="which of torch, jax, shared to run")
   p.add_argument("--output", default="", help="also write the table as JSON here")

@@ -89,7 +89,7 @@ def test_bad_config_values(refuse, shared_data, override, expect):
 
 @pytest.mark.parametrize("override, expect", [
     ("--config.eval_dtype=float16", "config.eval_dtype: expected '' (the model's dtype) or one of"),
-    ("--config.model.attention=flash", "config.model.attention: expected 'einsum' or 'dpa'"),
+    ("--config.model.attention=flash", "config.model.attention: expected 'einsum', 'causal_blocks' or 'dpa'"),
     ("--config.model.scan_layers=3", "scan_layers"),
 ])
 def test_bad_llm_config_values(refuse, shared_data, override, expect):

@@ -285,6 +285,23 @@ def test_a_tallrec_run_without_a_reference_resumes_with_one(tmp_path):
     run_dir.check_config(config, tmp_path)
 
 
+def test_a_run_resumes_with_another_attention_path(tmp_path):
+  # runs made before 'causal_blocks' became the default used 'einsum' (or had no such field): the same function
+  config = _config("ml1m", "tiny")
+  assert config.model.attention == "causal_blocks"
+  for saved in ("einsum", None):
+    old = json.loads(config.to_json_best_effort(sort_keys=True))
+    if saved is None:
+      del old["model"]["attention"]
+    else:
+      old["model"]["attention"] = saved
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    run_dir.check_config(config, tmp_path)
+  config.model.keep_layers += 1  # the rest of the backbone is still compared
+  with pytest.raises(JaxrecError, match=r"config.model.keep_layers"):
+    run_dir.check_config(config, tmp_path)
+
+
 def test_bookcrossing_collm_order_runs_lora_then_mapper(tiny_config, tmp_path):
   config = tiny_config("bookcrossing", "tiny,collm_order")
   # CoLLM's order: LoRA on the text-only prompt first, then the mapper

@@ -14,6 +14,7 @@ import pytest
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import stacking
 from jaxrec.llm.config import LlamaConfig
+from jaxrec.llm import model as model_lib
 from jaxrec.llm.model import Decoder
 from llm_fixtures import tiny_decoder
 
@@ -166,19 +167,32 @@ def test_plan_cli_reads_the_default_backbone_without_weights_and_refuses_bad_inp
     assert len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_dot_product_attention_path_equals_the_einsum_path(weights):
-  """attention='dpa' (jax.nn.dot_product_attention: cuDNN's fused kernel on GPU) computes what the default does,
-  left padding included; with a shared prefix too."""
+@pytest.mark.parametrize("attention", ["dpa", "causal_blocks"])
+def test_attention_paths_equal_the_einsum_path(weights, attention, monkeypatch):
+  """attention='dpa' (jax.nn.dot_product_attention: cuDNN's fused kernel on GPU) and 'causal_blocks' (each block of
+  queries scored against only the keys it can see; blocks of 4 here so 9 tokens make three, the last one short)
+  compute what the default does, left padding included, with a shared prefix too, and give the same LoRA gradients.
+  Tolerance 1e-5 absolute on logits (float32; the paths differ only in summation order)."""
+  monkeypatch.setattr(model_lib, "_Q_BLOCK", 4)
   params, adapters = weights
   rng = np.random.RandomState(2)
   ids = rng.randint(3, 101, (3, 9))
   mask = np.ones_like(ids)
   mask[2, :5] = 0
+  real = mask[:, :, None] > 0  # padded positions' outputs are never read, and differ between the paths
   variables = {"params": params, "lora": adapters}
   want = Decoder(CFG).apply(variables, ids, attention_mask=mask)["logits"]
-  got = Decoder(CFG, attention="dpa").apply(variables, ids, attention_mask=mask)["logits"]
-  np.testing.assert_allclose(got, want, atol=1e-5)
-  pre = Decoder(CFG, attention="dpa").apply(variables, ids[:, :4], attention_mask=mask[:, :4], return_kv=True)
-  rest = Decoder(CFG, attention="dpa").apply(variables, ids[:, 4:], attention_mask=mask[:, 4:], past_kv=pre["kv"],
-                                             past_mask=mask[:, :4])
+  got = Decoder(CFG, attention=attention).apply(variables, ids, attention_mask=mask)["logits"]
+  np.testing.assert_allclose(np.where(real, got, 0), np.where(real, want, 0), atol=1e-5)
+  pre = Decoder(CFG, attention=attention).apply(variables, ids[:, :4], attention_mask=mask[:, :4], return_kv=True)
+  rest = Decoder(CFG, attention=attention).apply(variables, ids[:, 4:], attention_mask=mask[:, 4:],
+                                                 past_kv=pre["kv"], past_mask=mask[:, :4])
   np.testing.assert_allclose(rest["logits"][:, -1], want[:, -1], atol=1e-5)
+
+  def loss(ad, attn):
+    out = Decoder(CFG, attention=attn).apply({"params": params, "lora": ad}, ids, attention_mask=mask)["logits"]
+    return jnp.sum(jnp.where(real, out, 0.0) ** 2)
+
+  g_want, g_got = jax.grad(loss)(adapters, "einsum"), jax.grad(loss)(adapters, attention)
+  for a, b in zip(jax.tree.leaves(g_got), jax.tree.leaves(g_want)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * float(np.max(np.abs(b))) + 1e-7)

@@ -11,8 +11,11 @@ multi-scale recommender), and what they build: tokenizer, decoder config + param
   remat: bool                   recompute each block in the backward pass (less memory, ~30% more compute)
   scan_layers: bool             one `nn.scan` over the layers, params stacked [L, ...] under 'layers' (compiles one
                                 layer program, not L: deep models and `launch/plan.py`); LoRA alike on every layer
-  attention: 'einsum' | 'dpa'   attention as heads-first batched matmuls, or `jax.nn.dot_product_attention`
-                                (cuDNN's fused kernel on GPU; measured on CPU: benchmarks/results/throughput.md)
+  attention: 'causal_blocks' | 'einsum' | 'dpa'   heads-first batched matmuls, each block of 64 queries against
+                                only the keys it can see (default: skips most of the masked half), or all queries
+                                against all keys, or `jax.nn.dot_product_attention` (cuDNN's fused kernel on GPU).
+                                All compute the same function, so a run may resume with another; measured on CPU:
+                                benchmarks/results/throughput.md
   lora: rank (0 = no adapters), alpha, dropout, targets (regexes over the backbone's parameter paths); scale α / r
 """
 
@@ -53,7 +56,7 @@ def fields() -> dict[str, Any]:
       "keep_layers": -1,
       "remat": False,
       "scan_layers": False,
-      "attention": "einsum",
+      "attention": "causal_blocks",
       "lora": {"rank": 8, "alpha": 16.0, "dropout": 0.05, "targets": list(lora.DEFAULT_TARGETS)},
   }
 
@@ -71,7 +74,8 @@ def validate(cfg, min_rank: int = 0) -> None:
   _check(is_int(cfg.keep_layers), "keep_layers", "an integer (<= 0 keeps all layers)", cfg.keep_layers)
   _check(isinstance(cfg.remat, bool), "remat", "True or False", cfg.remat)
   _check(isinstance(cfg.scan_layers, bool), "scan_layers", "True or False", cfg.scan_layers)
-  _check(cfg.attention in ("einsum", "dpa"), "attention", "'einsum' or 'dpa'", cfg.attention)
+  _check(cfg.attention in ("einsum", "causal_blocks", "dpa"), "attention", "'einsum', 'causal_blocks' or 'dpa'",
+         cfg.attention)
   for key in cfg.random_llm.keys():
     _check(key in RANDOM_LLM, f"random_llm.{key}", f"one of {sorted(RANDOM_LLM)}", key)
   if cfg.llm == "random":

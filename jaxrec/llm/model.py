@@ -95,6 +95,21 @@ def apply_rope(x: Array, cos: Array, sin: Array) -> Array:
   return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
 
 
+_Q_BLOCK = 64  # queries per block in 'causal_blocks' attention
+
+
+def _attend(q: Array, k: Array, v: Array, allowed: Array, dtype) -> Array:
+  """softmax(q kᵀ / √Dh, masked) v. q [B, H, T, Dh], k / v [B, H, S, Dh], allowed [B, T, S] -> [B, H, T, Dh].
+
+  float32 accumulation in both products (bf16-accumulating dots are the slow path on CPU); the mask is applied where
+  the scores are made, so no [B, H, T, S] bias is ever stored. Masked scores get the float32 minimum, as
+  transformers does, so a fully padded row stays finite."""
+  scores = jnp.einsum("bhtd,bhsd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(q.shape[-1])
+  scores = jnp.where(allowed[:, None], scores, jnp.finfo(jnp.float32).min)  # [B, H, T, S]
+  probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
+  return jnp.einsum("bhts,bhsd->bhtd", probs, v, preferred_element_type=jnp.float32).astype(dtype)
+
+
 class Linear(nn.Module):
   """y = x W (+ b) (+ scale · dropout(x) A B when adapters for this path are in the `lora` collection)."""
 
@@ -176,13 +191,17 @@ class Attention(nn.Module):
       q = q.transpose(0, 2, 1, 3)  # [B, H, T, Dh]
       k = jnp.repeat(k, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
       v = jnp.repeat(v, g, axis=2).transpose(0, 2, 1, 3)  # [B, H, S, Dh]
-      # float32 accumulation in both products (bf16-accumulating dots are the slow path on CPU); the mask is applied
-      # where the scores are made, so no [B, H, T, S] bias is ever stored. Masked scores get the float32 minimum,
-      # as transformers does, so a fully padded row stays finite.
-      scores = jnp.einsum("bhtd,bhsd->bhts", q, k, preferred_element_type=jnp.float32) / math.sqrt(dh)
-      scores = jnp.where(allowed[:, None], scores, jnp.finfo(jnp.float32).min)  # [B, H, T, S]
-      probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
-      out = jnp.einsum("bhts,bhsd->bhtd", probs, v, preferred_element_type=jnp.float32).astype(self.dtype)
+      if self.attention == "causal_blocks" and t > _Q_BLOCK:
+        # Causal: queries [lo, hi) see no key after the past plus hi, so each block of queries is scored against
+        # that prefix of the keys only. This skips most of the masked upper triangle (work and [B, H, T, S] float32
+        # scores alike); the keys skipped are masked anyway, so real rows get the same softmax.
+        past_len = k.shape[2] - t
+        out = jnp.concatenate([
+            _attend(q[:, :, lo:lo + _Q_BLOCK], k[:, :, :past_len + lo + _Q_BLOCK], v[:, :, :past_len + lo + _Q_BLOCK],
+                    allowed[:, lo:lo + _Q_BLOCK, :past_len + lo + _Q_BLOCK], self.dtype)
+            for lo in range(0, t, _Q_BLOCK)], axis=2)  # [B, H, T, Dh]
+      else:
+        out = _attend(q, k, v, allowed, self.dtype)  # [B, H, T, Dh]
       out = out.transpose(0, 2, 1, 3).reshape(b, t, cfg.num_heads * dh)  # [B, T, H·Dh]
     out = Linear(cfg.hidden_size, ("q_heads", "embed"), cfg.o_bias, name="o_proj", **lin)(out, deterministic)
     return out, new
@@ -245,7 +264,9 @@ class Decoder(nn.Module):
   lora_dropout: float = 0.0
   remat: bool = False  # recompute each block in the backward pass: less memory, ~30% more compute
   scan_layers: bool = False  # one `nn.scan` over stacked layer params ('layers/...' [L, ...]): compiles once
-  attention: str = "einsum"  # 'einsum' (heads-first batched matmuls) or 'dpa' (jax.nn.dot_product_attention)
+  # 'einsum' (heads-first batched matmuls), 'causal_blocks' (the same, each block of queries against only the keys
+  # it can see) or 'dpa' (jax.nn.dot_product_attention)
+  attention: str = "einsum"
 
   def setup(self):
     cfg = self.cfg

@@ -125,11 +125,14 @@ def with_added_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def training_fields(config_dict: Mapping[str, Any]) -> dict[str, Any]:
-  """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS: what decides what a run trains. A text-only LLM run
+  """A config (as a JSON dict) without its OUTPUT_ONLY_FIELDS nor `model.attention` (its paths are parity-tested
+  to compute the same function, so a run may resume with another): what decides what a run trains. A text-only LLM run
   (TALLRec: model.cf.name 'none') trains no CF model: its cf_train and eval.reference_cf only choose the CF model its
   final figures are paired with."""
   out = {k: v for k, v in config_dict.items() if k not in OUTPUT_ONLY_FIELDS}
   model = out.get("model")
+  if isinstance(model, dict) and "attention" in model:  # every attention path computes the same function
+    out["model"] = model = {k: v for k, v in model.items() if k != "attention"}
   if isinstance(model, dict) and model.get("family") == "llmrec" and (model.get("cf") or {}).get("name") == "none":
     out.pop("cf_train", None)
     if isinstance(out.get("eval"), dict):
