@@ -19,6 +19,7 @@ import pytest
 from jaxrec import evaluate as ev, metrics as M
 from jaxrec.data import load_dataset, sample_rows
 from jaxrec.errors import JaxrecError
+from jaxrec.models import prefix as prefix_lib, scoring
 from jaxrec.train import cf_task, llm_task, loop, results, task, workdir as run_dir
 
 pytestmark = pytest.mark.slow  # real weights or end-to-end runs: `pytest -m 'not slow'` leaves them out
@@ -240,6 +241,23 @@ def test_collm_ml1m_outputs_evaluate_and_scorer(full_run):
   runner.config.shared_prefix = False
   np.testing.assert_allclose(shared, runner.scores(params, table), atol=1e-4)  # bf16, other batches (above)
   assert len(np.unique(sp.user)) < len(sp.user)  # some rows do share a prefix
+
+  # a final evaluation's memo: rows already scored with these params are read back, not run (valid_small ⊂ valid)
+  for shared_prefix in (True, False):
+    runner.config.shared_prefix = shared_prefix
+    memo, ran = scoring.ScoreMemo(), []
+    real_shared = runner.scorer.shared
+    runner.scorer.shared = lambda p, enc, *a, **k: ran.append(len(enc)) or real_shared(p, enc, *a, **k)
+    first = runner.scores(params, runner.table("valid_small", split_obj=llm_rows.take(np.arange(16))), memo)
+    both = runner.scores(params, table, memo)  # rows 0-15 are the first call's
+    del runner.scorer.shared
+    if shared_prefix:
+      assert ran == [16, len(sp.user) - 16]
+    np.testing.assert_array_equal(both[:16], first)
+    np.testing.assert_allclose(both, runner.scores(params, table), atol=1e-4)  # bf16, other batches (above)
+    assert memo.missing(params, scoring.row_keys(table.encodings, prefix_lib.row_fields(sp))).size == 0
+    assert memo.missing(dict(params), [b"x"]).size == 1  # other parameters: nothing reused
+  runner.config.shared_prefix = True
 
   # restore_params rebuilds the same frozen subtrees, and the trained ones moved
   for name in ("llm", "cf"):

@@ -12,6 +12,7 @@ padded prompt length; with `batch_size=None` all rows are one batch, unpadded (a
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 
@@ -101,3 +102,36 @@ class _Pending:
       self.out[rows] = np.asarray(scores)[:len(rows)]
       self.bar.update(len(rows))
       self.last = None
+
+
+def row_keys(encodings, fields: Mapping[str, np.ndarray]) -> list[bytes]:
+  """One digest per row of everything its score depends on: the prompt's token ids and slot positions and the row's
+  `fields` (`prefix.row_fields`: user, item, history, history_label, which the CF source reads)."""
+  keys = []
+  for r, e in enumerate(encodings):
+    h = hashlib.blake2b(digest_size=16)
+    for part in (e["ids"], e["user_pos"], e["item_pos"], *(np.asarray(fields[f][r]) for f in sorted(fields))):
+      h.update(np.ascontiguousarray(part).tobytes())
+      h.update(b"|")
+    keys.append(h.digest())
+  return keys
+
+
+class ScoreMemo:
+  """Scores already computed with one set of parameters, by row content (`row_keys`). A final evaluation scores
+  valid and then valid_small, which is a subset of it (ML-1M, ML-100K, Amazon-Book): its rows are read back
+  instead of run again (scores depend on the batch a row ran in only by float rounding, ~1e-7)."""
+
+  def __init__(self):
+    self._params, self._scores = None, {}
+
+  def missing(self, params, keys: list[bytes]) -> np.ndarray:
+    """Indices of `keys` not scored with `params` (the same object; other parameters start the memo afresh)."""
+    if params is not self._params:
+      self._params, self._scores = params, {}
+    return np.asarray([i for i, k in enumerate(keys) if k not in self._scores], np.int64)
+
+  def fill(self, keys: list[bytes], rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Stores `scores` of `keys[rows]`, then returns every key's score [len(keys)]."""
+    self._scores.update(zip((keys[r] for r in rows), np.asarray(scores, np.float32)))
+    return np.fromiter((self._scores[k] for k in keys), np.float32, len(keys))

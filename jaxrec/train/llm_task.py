@@ -26,7 +26,7 @@ from jaxrec.data import load_dataset, load_split_file, pipeline, prompts, schema
 from jaxrec.errors import JaxrecError
 from jaxrec.llm import backbone, loading, lora, stacking
 from jaxrec.llm.model import param_axes
-from jaxrec.models import cf_source, fece, prefix as prefix_lib
+from jaxrec.models import cf_source, fece, prefix as prefix_lib, scoring
 from jaxrec.models.scoring import PYesScorer
 from jaxrec.paths import atomic_dir
 from jaxrec.train import cf_task, loop, results, workdir as run_dir
@@ -152,6 +152,7 @@ class Runner:
     sample = validation_sample(config.data, whole) if whole is not None else None
     self._valid_sample = None if sample is whole else sample
     self._cf_rows = None  # the CF model's row scorer, for the final comparison
+    self._final_memo = scoring.ScoreMemo()  # final splits overlap (valid_small ⊂ valid): each row is scored once
 
   def table(self, split: str, template: str | None = None, split_obj=None) -> pipeline.PromptTable:
     template = template or self.default_template
@@ -168,16 +169,23 @@ class Runner:
       return params
     return {**params, "llm": jax.tree.map(lambda x: x.astype(self.eval_dtype), params["llm"])}
 
-  def scores(self, params, table: pipeline.PromptTable) -> np.ndarray:
+  def scores(self, params, table: pipeline.PromptTable, memo: scoring.ScoreMemo | None = None) -> np.ndarray:
     """[N] P(Yes) of every row of `table`, in row order; rows of one user and history run their common prompt
-    prefix once unless config.shared_prefix is False (the same scores either way)."""
+    prefix once unless config.shared_prefix is False (the same scores either way). With `memo`, rows it already
+    holds for these `params` are not run again."""
+    fields = prefix_lib.row_fields(table.split)
+    rows = np.arange(len(table))
+    if memo is not None:
+      keys = scoring.row_keys(table.encodings, fields)
+      rows = memo.missing(params, keys)
     params = self.scoring_params(params)
     if self.config.get("shared_prefix", True):
-      return self.scorer.shared(params, table.encodings, prefix_lib.row_fields(table.split), table.pad_id,
-                                table.pad_multiple,
-                                progress=self.progress, desc="scoring")
-    return self.scorer(params, len(table), table.collate, table.lengths, progress=self.progress,
-                       desc="scoring")
+      out = self.scorer.shared(params, [table.encodings[r] for r in rows], {f: v[rows] for f, v in fields.items()},
+                               table.pad_id, table.pad_multiple, progress=self.progress, desc="scoring")
+    else:
+      out = self.scorer(params, len(rows), lambda b: table.collate(rows[b]), table.lengths[rows],
+                        progress=self.progress, desc="scoring")
+    return out if memo is None else memo.fill(keys, rows, out)
 
   def metrics(self, params, split: str, template: str | None = None, split_obj=None,
               final: bool = False) -> dict[str, float]:
@@ -185,7 +193,7 @@ class Runner:
     and 'vs_cf': the CF model (`reference_cf`) scored on the same rows and the paired difference of each metric
     (this run − CF model) with its interval, overall / warm / cold (`ev.paired_ctr`)."""
     t = self.table(split, template, split_obj)
-    scores = self.scores(params, t)
+    scores = self.scores(params, t, self._final_memo if final else None)
     warm = getattr(t.split, "warm", None)
     out = ev.ctr_metrics(t.split.user, t.split.label, scores, warm, intervals=final)
     if final:
