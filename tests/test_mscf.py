@@ -27,13 +27,53 @@ def data():
 
 
 def _build(data, item_text, **kw):
-  cfg = ml_collections.ConfigDict(dict(name="mscf", embed_dim=16, heads=4, init_std=0.1, **kw))
+  cfg = ml_collections.ConfigDict(dict(dict(name="mscf", embed_dim=16, heads=4, init_std=0.1), **kw))
   return cf.build_model(cfg, data.n_users, data.n_items, data.splits["train"], item_text)
 
 
 def _softmax(x, axis):
   e = np.exp(x - x.max(axis, keepdims=True))
   return e / e.sum(axis, keepdims=True)
+
+
+def _fused(text, p):
+  """[N, d] Σ_k α_k s^k per head chunk, float64, from text [N, K, D] and the params `p`."""
+  n, k = text.shape[:2]
+  s = np.einsum("nkD,kDr,krd->nkd", text.astype(np.float64), p["text_a"], p["text_b"])  # [N, K, d]
+  w, q = p["fusion"]["w"], p["fusion"]["q"]  # [K, d, h, e], [h, e]
+  e = np.einsum("nkd,kdhe,he->nkh", s, w, q) / math.sqrt(q.shape[-1])
+  alpha = _softmax(e, 1)  # [N, K, h]
+  h = alpha.shape[-1]
+  return np.einsum("nkh,nkhc->nhc", alpha, s.reshape(n, k, h, -1)).reshape(n, -1)
+
+
+def test_graph_variant_matches_a_hand_computed_propagation(data):
+  """'mscf_gcn': item nodes start from q_i + fused text, then LightGCN: 2 rounds e_u ← R e_i, e_i ← Rᵀ e_u over the
+  symmetric-normalised graph R, mean over rounds 0..2, logit = e_u · e_i. float64 numpy, |Δ| ≤ 1e-5."""
+  k, d_text = 3, 12
+  text = np.random.default_rng(0).normal(size=(data.n_items + 1, k, d_text)).astype(np.float32)
+  model = _build(data, text, text_rank=5, name="mscf_gcn", num_layers=2)
+  params = model.init(jax.random.PRNGKey(0))
+  params["params"]["text_b"] = jax.random.normal(jax.random.PRNGKey(1), params["params"]["text_b"].shape)
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+  u1 = data.n_users + 1
+  ego = p["node_embed"].copy()
+  ego[u1:] += _fused(text, p)
+  r = np.asarray(params["consts"]["adj"], np.float64)  # [U + 1, I + 1]
+  layers, xu, xi = [ego], ego[:u1], ego[u1:]
+  for _ in range(2):
+    xu, xi = r @ xi, r.T @ xu
+    layers.append(np.concatenate([xu, xi]))
+  nodes = np.mean(layers, axis=0)
+  nodes[[0, u1]] = 0
+  users, items = np.array([1, 5, 9, 0]), np.array([3, 0, 60, 7])
+  want = (nodes[users] * nodes[items + u1]).sum(-1)
+  got = np.asarray(model.logits(params, {"user": users, "item": items}))
+  live = items > 0
+  np.testing.assert_allclose(got[live], want[live], atol=1e-5)
+  sq = np.asarray(model.module.apply(params, {"user": users}, items[:, None], method="ego_sq_norms"))
+  np.testing.assert_allclose(sq, (p["node_embed"][users] ** 2).sum(-1) + (p["node_embed"][items + u1] ** 2).sum(-1),
+                             rtol=1e-5)  # L2 (reg) on the id embeddings only
 
 
 def test_logits_match_a_hand_computed_fused_score(data):
@@ -48,13 +88,7 @@ def test_logits_match_a_hand_computed_fused_score(data):
   params["params"]["text_b"] = jax.random.normal(jax.random.PRNGKey(1), params["params"]["text_b"].shape)
   p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
   users, items = np.array([1, 5, 9, 0]), np.array([3, 0, 60, 7])
-  s = np.einsum("nkD,kDr,krd->nkd", text[items].astype(np.float64), p["text_a"], p["text_b"])  # [N, K, d]
-  w, q = p["fusion"]["w"], p["fusion"]["q"]  # [K, d, h, e], [h, e]
-  e = np.einsum("nkd,kdhe,he->nkh", s, w, q) / math.sqrt(q.shape[-1])
-  alpha = _softmax(e, 1)  # [N, K, h]
-  h = alpha.shape[-1]
-  fused = np.einsum("nkh,nkhc->nhc", alpha, s.reshape(len(items), k, h, -1)).reshape(len(items), -1)
-  item_vec = (p["item_embed"]["embedding"][items] + fused) * (items > 0)[:, None]
+  item_vec = (p["item_embed"]["embedding"][items] + _fused(text[items], p)) * (items > 0)[:, None]
   user_vec = p["user_embed"]["embedding"][users] * (users > 0)[:, None]
   want = (user_vec * item_vec).sum(-1)
   batch = {"user": users, "item": items}
@@ -212,6 +246,15 @@ def test_tiny_runs_on_ml1m_adapter_free_and_from_a_multiscale_run(shared_data, t
   assert rows[0]["ndcg@10"] == pytest.approx(metrics["ndcg@10"], abs=1e-6)
   assert rows[0]["coverage@10"] == pytest.approx(metrics["coverage@10"], abs=1e-6)
   assert rows[1]["coverage@10"] != rows[0]["coverage@10"]
+
+  # 'graph': the text path on LightGCN trains end to end too, and its text maps move
+  graph = tmp_path / "graph"
+  _run("--config=configs/ml1m_multiscale_cf.py:tiny,graph", f"--workdir={graph}", root, "--noprogress")
+  g_config = run_dir.read_config(graph)
+  assert g_config.model.name == "mscf_gcn"
+  _, _, g_init = cf_task.build_model(g_config)
+  assert np.abs(np.asarray(loop.restore_params(g_config, graph, g_init)["params"]["text_b"])).max() > 0
+  assert 0 <= json.loads((graph / "metrics.json").read_text())["splits"]["valid"]["ndcg@10"] <= 1
 
   ms = tmp_path / "ms"
   _run("--config=configs/ml1m_multiscale.py:tiny", f"--workdir={ms}", root, "--noprogress")

@@ -20,20 +20,22 @@ from jaxrec.cf import closed_form
 from jaxrec.cf.din import DIN
 from jaxrec.cf.lightgcn import LightGCN, graph_consts
 from jaxrec.cf.mf import MF
-from jaxrec.cf.mscf import MultiScaleCF
+from jaxrec.cf.mscf import MultiScaleCF, MultiScaleGCN
 from jaxrec.cf.sasrec import SASRec
 from jaxrec.errors import JaxrecError
 
-MODELS = {"mf": MF, "mscf": MultiScaleCF, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
+MODELS = {"mf": MF, "mscf": MultiScaleCF, "mscf_gcn": MultiScaleGCN, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
           **{kind: closed_form.ItemItem for kind in closed_form.KINDS}}
 CLOSED_FORM = closed_form.KINDS  # fitted at build time: nothing to train, no stages
 LOSSES = ("bce", "bpr", "softmax")
 FULL_CATALOGUE = -1  # config.model.n_negatives: softmax over every item instead of sampled negatives
-FULL_SOFTMAX_MODELS = ("mf", "mscf", "lightgcn")  # id models whose score_all is the training-time score (no dropout)
+TEXT_MODELS = ("mscf", "mscf_gcn")  # read the items' multi-scale text encodings (config.model.text)
+FULL_SOFTMAX_MODELS = ("mf", "mscf", "mscf_gcn", "lightgcn")  # id models whose score_all is the training-time score (no dropout)
 # Config fields (of config.model) each model reads, beside n_users / n_items.
 MODEL_FIELDS = {
     "mf": ("embed_dim", "init_std"),
     "mscf": ("embed_dim", "init_std", "heads", "text_rank"),  # + config.model.text: `jaxrec.train.text_features`
+    "mscf_gcn": ("embed_dim", "num_layers", "init_std", "heads", "text_rank"),  # + config.model.text
     "lightgcn": ("embed_dim", "num_layers", "init_std"),
     "sasrec": ("embed_dim", "num_layers", "num_heads", "max_len", "dropout", "init_std"),
     "din": ("embed_dim", "max_len", "attn_hidden", "mlp_hidden", "init_std"),
@@ -138,7 +140,7 @@ def _fast_key(rng):
 def build_model(model_cfg, n_users: int, n_items: int, train_split=None, item_text=None) -> CFModel:
   """A CFModel from `config.model` (name, loss, n_negatives and the fields in MODEL_FIELDS[name]).
 
-  LightGCN needs `train_split` (arrays user / item / label) to build its graph; 'mscf' needs `item_text`
+  LightGCN and 'mscf_gcn' need `train_split` (arrays user / item / label) to build their graph; TEXT_MODELS need `item_text`
   [n_items + 1, K, D], the items' multi-scale text encodings.
   """
   name = model_cfg.name
@@ -156,16 +158,16 @@ def build_model(model_cfg, n_users: int, n_items: int, train_split=None, item_te
     x = closed_form.interactions(train_split.user, train_split.item, train_split.label, n_users, n_items)
     consts = {"user_items": x, "item_item": closed_form.item_item(x, name, **kwargs)}
     kwargs = {"kind": name}
-  elif name == "lightgcn":
+  if name in ("lightgcn", "mscf_gcn"):
     if train_split is None:
-      raise JaxrecError("LightGCN needs the training split to build its interaction graph")
+      raise JaxrecError(f"{name} needs the training split to build its interaction graph")
     consts = graph_consts(train_split.user, train_split.item, train_split.label, n_users, n_items)
     kwargs["n_edges"] = int(consts["edge_weight"].shape[0]) if "edge_weight" in consts else 0
-  elif name == "mscf":
+  if name in TEXT_MODELS:
     if item_text is None or item_text.ndim != 3 or item_text.shape[0] != n_items + 1:
-      raise JaxrecError(f"config.model.name: 'mscf' needs the items' text encodings [{n_items + 1}, K, D], got "
+      raise JaxrecError(f"config.model.name: {name!r} needs the items' text encodings [{n_items + 1}, K, D], got "
                         f"{None if item_text is None else item_text.shape}")
-    consts = {"item_text": np.asarray(item_text, np.float32)}
+    consts["item_text"] = np.asarray(item_text, np.float32)
     kwargs.update(n_scales=int(item_text.shape[1]), text_dim=int(item_text.shape[2]))
   module = MODELS[name](n_users=int(n_users), n_items=int(n_items), **kwargs)
   reg = float(model_cfg.get("reg", 0.0))

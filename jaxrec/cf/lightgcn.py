@@ -90,10 +90,14 @@ class LightGCN(nn.Module):
     a = sparse.BCOO((self.edge_weight.value, self.edge_index.value), shape=(x.shape[0], x.shape[0]))
     return a @ x
 
+  def ego_nodes(self):
+    """[n_nodes, D] layer-0 node embeddings (the multi-scale tower adds item text to them)."""
+    return self.node_embed
+
   def propagate(self):
     """[n_nodes, D] final node embeddings; padding nodes zeroed."""
     n_nodes = self.node_embed.shape[0]
-    x = self.node_embed  # [N, D]
+    x = self.ego_nodes()  # [N, D]
     layers = [x]
     for _ in range(self.num_layers):
       x = self._layer(x)

@@ -9,6 +9,9 @@ beside id embeddings, trained over the whole interaction split like MF.
   v_i = q_i + Σ_k α_k s_i^(k)                 cross-scale attention fusion (`jaxrec.multiscale.fusion`, h heads)
   logit(u, i) = ⟨p_u, v_i⟩                    p_u, q_i id embeddings (user 0 / item 0 embed to zeros)
 
+'mscf_gcn' (`MultiScaleGCN`) puts the same text path on LightGCN: item nodes start from q_i + Σ_k α_k s_i^(k) and are
+smoothed over the user-item graph, e_u, e_i = mean over rounds 0..L of neighbour averaging, logit = ⟨e_u, e_i⟩.
+
 Why: the multi-scale run trains the LLM on a few thousand rows and sees 5 history titles per user; ML-1M's
 collaborative signal is in its ~800k interactions, which only a tower whose per-step cost is independent of the
 LLM can use. The text encodings are data here (the `consts` collection, never trained), so a step costs one
@@ -25,8 +28,28 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxrec.cf import base
+from jaxrec.cf.lightgcn import LightGCN
 from jaxrec.cf.mf import MF
 from jaxrec.multiscale import fusion as F
+
+
+def _setup_text(m) -> None:
+  """The text path's parameters and constants (called from a module's `setup`)."""
+  # A: unit-variance factors of RMS-normalised text; B = 0: the text path starts silent
+  m.text_a = m.param("text_a", nn.initializers.normal(1.0 / math.sqrt(m.text_dim)), (m.n_scales, m.text_dim, m.text_rank))
+  m.text_b = m.param("text_b", nn.initializers.zeros, (m.n_scales, m.text_rank, m.embed_dim))
+  m.fusion = m.param("fusion", lambda rng: F.init_fusion(rng, m.n_scales, m.embed_dim, m.heads))
+  m.item_text = m.variable("consts", "item_text", jnp.zeros, (m.n_items + 1, m.n_scales, m.text_dim), jnp.float32)
+
+
+def _text_repr(m, items):
+  """[..., d] the fused text vector of `items` [...]."""
+  t = jnp.take(m.item_text.value, items, axis=0)  # [..., K, D]
+  r = jnp.einsum("...kD,kDr->...kr", t, m.text_a)  # [..., K, r]
+  s = jnp.einsum("...kr,krd->...kd", r, m.text_b)  # [..., K, d]
+  flat = s.reshape(-1, m.n_scales, m.embed_dim)  # [N, K, d]
+  fused = F.fuse(flat, F.fusion_weights(m.fusion, flat))  # [N, d]
+  return fused.reshape(*items.shape, m.embed_dim)
 
 
 class MultiScaleCF(MF):
@@ -39,22 +62,10 @@ class MultiScaleCF(MF):
 
   def setup(self):
     super().setup()
-    # A: unit-variance factors of RMS-normalised text; B = 0: the text path starts silent
-    self.text_a = self.param("text_a", nn.initializers.normal(1.0 / math.sqrt(self.text_dim)),
-                             (self.n_scales, self.text_dim, self.text_rank))
-    self.text_b = self.param("text_b", nn.initializers.zeros, (self.n_scales, self.text_rank, self.embed_dim))
-    self.fusion = self.param("fusion", lambda rng: F.init_fusion(rng, self.n_scales, self.embed_dim, self.heads))
-    self.item_text = self.variable("consts", "item_text", jnp.zeros,
-                                   (self.n_items + 1, self.n_scales, self.text_dim), jnp.float32)
+    _setup_text(self)
 
   def text_repr(self, items):
-    """[..., d] the fused text vector of `items` [...]."""
-    t = jnp.take(self.item_text.value, items, axis=0)  # [..., K, D]
-    r = jnp.einsum("...kD,kDr->...kr", t, self.text_a)  # [..., K, r]
-    s = jnp.einsum("...kr,krd->...kd", r, self.text_b)  # [..., K, d]
-    flat = s.reshape(-1, self.n_scales, self.embed_dim)  # [N, K, d]
-    fused = F.fuse(flat, F.fusion_weights(self.fusion, flat))  # [N, d]
-    return fused.reshape(*items.shape, self.embed_dim)
+    return _text_repr(self, items)
 
   def item_repr(self, items):
     return (self.item_embed(items) + self.text_repr(items)) * base.id_mask(items)[..., None]  # [..., d]
@@ -62,3 +73,22 @@ class MultiScaleCF(MF):
   def ego_sq_norms(self, batch, items):
     """[B] ‖p_u‖² + Σ_c ‖q_c‖² of the id embeddings (`CFModel`'s `reg`; the text maps are not in it)."""
     return base.sq_norms(self.user_repr(batch), MF.item_repr(self, items))
+
+
+class MultiScaleGCN(LightGCN):
+  """The same text path on LightGCN ('mscf_gcn'): item nodes start from q_i + Σ_k α_k s_i^(k) and are smoothed over
+  the user-item graph with the users' (`num_layers` rounds), so content reaches users through their neighbours and
+  the graph's smoothing of id embeddings (LightGCN's coverage) is kept. L2 (`reg`) stays on the id embeddings."""
+
+  n_scales: int = 3
+  text_dim: int = 576
+  heads: int = 8
+  text_rank: int = 16
+
+  def setup(self):
+    super().setup()
+    _setup_text(self)
+
+  def ego_nodes(self):
+    text = _text_repr(self, jnp.arange(self.n_items + 1))  # [I + 1, d]; item 0's node is zeroed by propagate
+    return self.node_embed.at[self.n_users + 1:].add(text)  # [N, d]

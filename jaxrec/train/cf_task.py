@@ -45,9 +45,10 @@ def validate(config) -> None:
   for field in ("embed_dim", "num_layers", "num_heads", "neighbours", "text_rank"):
     if field in m and not (isinstance(m[field], int) and m[field] >= 1):
       raise JaxrecError(f"config.model.{field}: expected an integer >= 1, got {m[field]!r}")
-  if m.name == "mscf":
+  if m.name in cf.TEXT_MODELS:
     if "text" not in m:
-      raise JaxrecError("config.model.text: 'mscf' needs the text section (`jaxrec.train.text_features.text_config`)")
+      raise JaxrecError(f"config.model.text: {m.name!r} needs the text section "
+                        "(`jaxrec.train.text_features.text_config`)")
     heads, dim = m.get("heads", 8), m.get("embed_dim", 128)
     if not (isinstance(heads, int) and heads >= 1 and dim % heads == 0):
       raise JaxrecError(f"config.model.heads: expected an integer >= 1 dividing embed_dim {dim}, got {heads!r}")
@@ -101,7 +102,7 @@ def build_model(config, dataset=None):
   if "max_len" in model_cfg and model_cfg.max_len <= 0:  # default: the data's history length
     model_cfg.max_len = int(dataset.splits["train"].history.shape[1])
   item_text = None
-  if model_cfg.name == "mscf":  # the items' multi-scale text encodings, one decoder pass over the catalogue
+  if model_cfg.name in cf.TEXT_MODELS:  # the items' multi-scale text encodings, one decoder pass over the catalogue
     from jaxrec.train import text_features
 
     item_text = text_features.item_scale_features(config.model.text, dataset, int(config.seed))
