@@ -72,8 +72,8 @@ def test_graph_variant_matches_a_hand_computed_propagation(data):
   live = items > 0
   np.testing.assert_allclose(got[live], want[live], atol=1e-5)
   sq = np.asarray(model.module.apply(params, {"user": users}, items[:, None], method="ego_sq_norms"))
-  np.testing.assert_allclose(sq, (p["node_embed"][users] ** 2).sum(-1) + (p["node_embed"][items + u1] ** 2).sum(-1),
-                             rtol=1e-5)  # L2 (reg) on the id embeddings only
+  np.testing.assert_allclose(sq, (p["node_embed"][users] ** 2).sum(-1) + (ego[items + u1] ** 2).sum(-1),
+                             rtol=1e-5)  # L2 (reg) on the whole layer-0 vectors: the item's id + text
 
 
 def test_logits_match_a_hand_computed_fused_score(data):
