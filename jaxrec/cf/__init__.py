@@ -24,13 +24,15 @@ from jaxrec.cf.mscf import MultiScaleCF, MultiScaleGCN
 from jaxrec.cf.sasrec import SASRec
 from jaxrec.errors import JaxrecError
 
-MODELS = {"mf": MF, "mscf": MultiScaleCF, "mscf_gcn": MultiScaleGCN, "lightgcn": LightGCN, "sasrec": SASRec, "din": DIN,
+MODELS = {"mf": MF, "mscf": MultiScaleCF, "mscf_gcn": MultiScaleGCN, "lightgcn": LightGCN, "sasrec": SASRec,
+          "din": DIN,
           **{kind: closed_form.ItemItem for kind in closed_form.KINDS}}
 CLOSED_FORM = closed_form.KINDS  # fitted at build time: nothing to train, no stages
 LOSSES = ("bce", "bpr", "softmax")
 FULL_CATALOGUE = -1  # config.model.n_negatives: softmax over every item instead of sampled negatives
 TEXT_MODELS = ("mscf", "mscf_gcn")  # read the items' multi-scale text encodings (config.model.text)
-FULL_SOFTMAX_MODELS = ("mf", "mscf", "mscf_gcn", "lightgcn")  # id models whose score_all is the training-time score (no dropout)
+# id models whose score_all is the training-time score (no dropout)
+FULL_SOFTMAX_MODELS = ("mf", "mscf", "mscf_gcn", "lightgcn")
 # Config fields (of config.model) each model reads, beside n_users / n_items.
 MODEL_FIELDS = {
     "mf": ("embed_dim", "init_std"),
@@ -140,8 +142,8 @@ def _fast_key(rng):
 def build_model(model_cfg, n_users: int, n_items: int, train_split=None, item_text=None) -> CFModel:
   """A CFModel from `config.model` (name, loss, n_negatives and the fields in MODEL_FIELDS[name]).
 
-  LightGCN and 'mscf_gcn' need `train_split` (arrays user / item / label) to build their graph; TEXT_MODELS need `item_text`
-  [n_items + 1, K, D], the items' multi-scale text encodings.
+  LightGCN and 'mscf_gcn' need `train_split` (arrays user / item / label) to build their graph; TEXT_MODELS need
+  `item_text` [n_items + 1, K, D], the items' multi-scale text encodings.
   """
   name = model_cfg.name
   if name not in MODELS:

@@ -36,7 +36,8 @@ from jaxrec.multiscale import fusion as F
 def _setup_text(m) -> None:
   """The text path's parameters and constants (called from a module's `setup`)."""
   # A: unit-variance factors of RMS-normalised text; B = 0: the text path starts silent
-  m.text_a = m.param("text_a", nn.initializers.normal(1.0 / math.sqrt(m.text_dim)), (m.n_scales, m.text_dim, m.text_rank))
+  m.text_a = m.param("text_a", nn.initializers.normal(1.0 / math.sqrt(m.text_dim)),
+                     (m.n_scales, m.text_dim, m.text_rank))
   m.text_b = m.param("text_b", nn.initializers.zeros, (m.n_scales, m.text_rank, m.embed_dim))
   m.fusion = m.param("fusion", lambda rng: F.init_fusion(rng, m.n_scales, m.embed_dim, m.heads))
   m.item_text = m.variable("consts", "item_text", jnp.zeros, (m.n_items + 1, m.n_scales, m.text_dim), jnp.float32)
@@ -52,17 +53,22 @@ def _text_repr(m, items):
   return fused.reshape(*items.shape, m.embed_dim)
 
 
-class MultiScaleCF(MF):
+class _TextPath:
+  """Mixed in before a CF module: its `setup` adds the text path (the module declares n_scales, text_dim, heads,
+  text_rank)."""
+
+  def setup(self):
+    super().setup()
+    _setup_text(self)
+
+
+class MultiScaleCF(_TextPath, MF):
   """MF plus fused multi-scale text vectors on the item side (user side, scores and exports: MF's)."""
 
   n_scales: int = 3
   text_dim: int = 576
   heads: int = 8
   text_rank: int = 16
-
-  def setup(self):
-    super().setup()
-    _setup_text(self)
 
   def text_repr(self, items):
     return _text_repr(self, items)
@@ -75,7 +81,7 @@ class MultiScaleCF(MF):
     return base.sq_norms(self.user_repr(batch), MF.item_repr(self, items))
 
 
-class MultiScaleGCN(LightGCN):
+class MultiScaleGCN(_TextPath, LightGCN):
   """The same text path on LightGCN ('mscf_gcn'): item nodes start from q_i + Σ_k α_k s_i^(k) and are smoothed over
   the user-item graph with the users' (`num_layers` rounds), so content reaches users through their neighbours and
   the graph's smoothing of id embeddings (LightGCN's coverage) is kept."""
@@ -84,10 +90,6 @@ class MultiScaleGCN(LightGCN):
   text_dim: int = 576
   heads: int = 8
   text_rank: int = 16
-
-  def setup(self):
-    super().setup()
-    _setup_text(self)
 
   def ego_nodes(self):
     text = _text_repr(self, jnp.arange(self.n_items + 1))  # [I + 1, d]; item 0's node is zeroed by propagate
