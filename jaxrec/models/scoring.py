@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from jaxrec.data import pipeline
 from jaxrec.models import prefix as prefix_lib
 from jaxrec.models.llmrec import make_packed_score_fn, make_score_fn, make_shared_score_fn
+from jaxrec.tree import update_digest
 
 
 class PYesScorer:
@@ -110,9 +111,7 @@ def row_keys(encodings, fields: Mapping[str, np.ndarray]) -> list[bytes]:
   keys = []
   for r, e in enumerate(encodings):
     h = hashlib.blake2b(digest_size=16)
-    for part in (e["ids"], e["user_pos"], e["item_pos"], *(np.asarray(fields[f][r]) for f in sorted(fields))):
-      h.update(np.ascontiguousarray(part).tobytes())
-      h.update(b"|")
+    update_digest(h, (e, {f: v[r] for f, v in fields.items()}))
     keys.append(h.digest())
   return keys
 
