@@ -7,7 +7,8 @@
 
   lr         stages[*].optimizer.lr over --values (default 1e-4,3e-4,1e-3,3e-3); plots Precision@K (the paper's
              Fig. 2)
-  heads      model.fusion.heads (default 1,2,4,8; each must divide the hidden size); plots Coverage@K (Fig. 3)
+  heads      model.fusion.heads (the LLM recommender) or model.heads (the CF towers, configs/ml1m_multiscale_cf.py)
+             (default 1,2,4,8; each must divide the fused width); plots Coverage@K (Fig. 3)
   ablations  the variants of `jaxrec.train.multiscale_config.VARIANTS` (default full,nocenter,noprior,single,lam0,
              mean,beta0,k2); a bar chart of NDCG@10 / Precision@10 / Coverage@10
   seed       config.seed over --values (default 0,1,2): the seeded user sample, initialisation and negatives all
@@ -58,7 +59,12 @@ def variant_config(config, sweep: str, value: str):
     for stage in c.stages:
       stage.optimizer.lr = float(value)
   elif sweep == "heads":
-    c.model.fusion.heads = int(value)
+    if "fusion" in c.model:  # the LLM recommender (configs/ml*_multiscale.py)
+      c.model.fusion.heads = int(value)
+    elif "heads" in c.model:  # the CF towers with a text path ('mscf', 'mscf_gcn')
+      c.model.heads = int(value)
+    else:
+      raise JaxrecError(f"--sweep=heads: config.model ({c.model.get('name')!r}) has no cross-scale fusion heads")
   elif sweep == "seed":
     c.seed = int(value)
   else:

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from conftest import REPO
+from jaxrec.errors import JaxrecError
 from jaxrec.train import task
 from test_multiscale_e2e import load_config
 
@@ -58,3 +59,14 @@ def test_seed_sweep_sets_the_seed_and_ends_its_table_with_mean_and_sd(tmp_path):
   # sd with ddof=1, by hand; the standard error over the seeds that have it
   assert lines[-2:] == ["| mean | 0.1200 | 0.3000 | 0.0200 |", "| sd | 0.0200 | 0.1732 | 0.0141 |"]
   assert (tmp_path / "seed.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_heads_sweep_sets_the_fusion_heads_of_the_llm_recommender_and_of_the_cf_towers():
+  sweep = _sweep_module()
+  llm = load_config("ml100k_multiscale.py", "tiny")
+  assert sweep.variant_config(llm, "heads", "2").model.fusion.heads == 2
+  gcn = load_config("ml1m_multiscale_cf.py", "graph,tiny")
+  variant = sweep.variant_config(gcn, "heads", "4")
+  assert (variant.model.heads, gcn.model.heads, variant.model.name) == (4, 8, "mscf_gcn")
+  with pytest.raises(JaxrecError, match="config.model .*'mf'.* has no cross-scale fusion heads"):
+    sweep.variant_config(load_config("baselines/mf.py", "ml1m_topk,topk"), "heads", "4")
