@@ -289,6 +289,14 @@ def test_tallrec_reference_is_any_finished_cf_run_and_is_checked(full_run, tiny_
     with pytest.raises(JaxrecError, match="config.eval.reference_cf: .*" + expect):
       task.train(config, tmp_path / "refused", progress=False)
     assert not (tmp_path / "refused").exists()
+  # CoLLM's CF model gets the same check, and must be the model config.model.cf names
+  for ref, name, expect in ((w, "mf", "is a llmrec run"), (w / "cf", "lightgcn", "of 'mf' on ml1m_collm; expected a CF "
+                                                                                 "run of 'lightgcn' on ml1m_collm")):
+    config = tiny_config("ml1m")
+    config.model.cf.name, config.model.cf.workdir = name, str(ref)
+    with pytest.raises(JaxrecError, match="config.model.cf.workdir: .*" + expect):
+      task.train(config, tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused").exists()
 
 
 def test_a_tallrec_run_without_a_reference_resumes_with_one(tmp_path):

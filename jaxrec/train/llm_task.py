@@ -29,7 +29,7 @@ from jaxrec.llm.model import param_axes
 from jaxrec.models import cf_source, fece, prefix as prefix_lib, scoring
 from jaxrec.models.scoring import PYesScorer
 from jaxrec.paths import atomic_dir
-from jaxrec.train import cf_task, loop, results, workdir as run_dir
+from jaxrec.train import cf_runs, cf_task, loop, results, workdir as run_dir
 from jaxrec.train.config import validate_early_stopping, validate_loop_config
 from jaxrec.train.task import Built
 
@@ -190,7 +190,7 @@ class Runner:
   def metrics(self, params, split: str, template: str | None = None, split_obj=None,
               final: bool = False) -> dict[str, float]:
     """CTR metrics of `split`; a final evaluation adds their bootstrap intervals, every row's score (`ev.PER_ROW`)
-    and 'vs_cf': the CF model (`reference_cf`) scored on the same rows and the paired difference of each metric
+    and 'vs_cf': the CF model (`cf_runs.reference`) scored on the same rows and the paired difference of each metric
     (this run − CF model) with its interval, overall / warm / cold (`ev.paired_ctr`)."""
     t = self.table(split, template, split_obj)
     scores = self.scores(params, t, self._final_memo if final else None)
@@ -198,7 +198,7 @@ class Runner:
     out = ev.ctr_metrics(t.split.user, t.split.label, scores, warm, intervals=final)
     if final:
       out[ev.PER_ROW] = ev.per_row_scores(t.split, scores)
-      ref = reference_cf(self.config)
+      ref = cf_runs.reference(self.config)
       if ref is not None:  # the CF model this run builds on (or a text-only run's reference), on the same rows
         if self._cf_rows is None:  # rebuilt once for all final splits
           self._cf_rows = cf_task.row_scorer(ref[1])
@@ -220,33 +220,6 @@ def _with_split(dataset, name, split):
   return dataclasses.replace(schema.with_split_texts(dataset, split), splits={**dataset.splits, name: split})
 
 
-def reference_cf(config) -> tuple[str, str] | None:
-  """(model name, workdir) of the CF run a final evaluation is paired with: the CF model a CoLLM run builds on
-  (config.model.cf), or for a text-only run (TALLRec) config.eval.reference_cf, a finished CF run's workdir (`load`
-  turns 'train' into <workdir>/cf); None when there is neither."""
-  cf = config.model.cf
-  if cf.name != "none":
-    return (cf.name, str(cf.workdir)) if cf.get("workdir") else None
-  ref = config.eval.get("reference_cf", "")
-  if not ref or ref == "train":
-    return None
-  return run_dir.read_config(ref).model.name, str(ref)
-
-
-def _cf_train_config(config, field: str):
-  """config.cf_train, checked, its data root defaulting to the run's: the CF run `field` asks to be trained."""
-  if "cf_train" not in config:
-    raise JaxrecError(f"config.{field}: the config has no cf_train section to train one")
-  cf_config = config.cf_train
-  if cf_config.data.get("root") is None:
-    cf_config.data.root = config.data.get("root")
-  if cf_config.data.name != config.data.name:
-    raise JaxrecError(f"config.cf_train.data.name: {cf_config.data.name!r} differs from config.data.name "
-                      f"{config.data.name!r}")
-  cf_task.validate(cf_config)
-  return cf_config
-
-
 def load(config, workdir: pathlib.Path | None):
   """Everything a run will read, checked before any stage (and before the CF pre-training) writes a byte: the data,
   the LLM's files, the tokenizer, the CF source and the `cf_train` section. Returns (dataset, whether to train the
@@ -265,22 +238,16 @@ def load(config, workdir: pathlib.Path | None):
   if cf.name == "none":  # text only: a CF reference for the final comparison, if the config names one
     ref = config.eval.get("reference_cf", "")
     if ref and ref != "train":
-      try:
-        ref_config = run_dir.read_config(ref)
-      except JaxrecError as e:
-        raise JaxrecError(f"config.eval.reference_cf: {e}") from None
-      if ref_config.model.get("family", "cf") != "cf" or ref_config.data.name != config.data.name:
-        raise JaxrecError(f"config.eval.reference_cf: {ref} is a {ref_config.model.get('family', 'cf')} run on "
-                          f"{ref_config.data.name}; expected a CF run on {config.data.name}")
+      cf_runs.check(ref, config, "eval.reference_cf")
     if ref != "train":
       return dataset, False
-    _cf_train_config(config, "eval.reference_cf ('train')")
+    cf_runs.train_config(config, "eval.reference_cf ('train')")
     config.eval.reference_cf = str(workdir / "cf")
     return dataset, True
   if cf.workdir:
-    run_dir.read_config(cf.workdir)
+    cf_runs.check(cf.workdir, config, "model.cf.workdir", cf.name)
     return dataset, False
-  _cf_train_config(config, "model.cf.workdir (empty)")
+  cf_runs.train_config(config, "model.cf.workdir (empty)")
   cf.workdir = str(workdir / "cf")
   return dataset, True
 
