@@ -18,13 +18,9 @@ import os
 import pathlib
 import sys
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-_WORKDIRS = flags.DEFINE_multi_string("workdir", [], "a top-K run (finished or not) with metrics.jsonl")
-_K = flags.DEFINE_integer("k", 10, "the cut-off whose NDCG and Coverage are plotted")
-_OUT = flags.DEFINE_string("out", None, "output path without suffix (.csv, .md and .png are written)")
 
 
 def curve(workdir, k: int = 10) -> list[dict]:
@@ -60,16 +56,24 @@ def summary(rows: list[dict]) -> dict:
   return {"best": best, "last": rows[-1]}
 
 
-def main(argv):
-  del argv
+def main(argv: list[str]) -> None:
+  # flags on a private FlagValues: importing this module (tests) defines nothing in absl's global flags
+  fv = flags.FlagValues()
+  workdirs = flags.DEFINE_multi_string("workdir", [], "a top-K run (finished or not) with metrics.jsonl",
+                                       flag_values=fv)
+  k_flag = flags.DEFINE_integer("k", 10, "the cut-off whose NDCG and Coverage are plotted", flag_values=fv)
+  out_flag = flags.DEFINE_string("out", None, "output path without suffix (.csv, .md and .png are written)",
+                                 flag_values=fv)
+  flags.mark_flag_as_required("out", flag_values=fv)
+  fv(argv)
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
   from benchmarks._common import machine
 
-  k, out = _K.value, pathlib.Path(_OUT.value)
-  curves = {w: curve(w, k) for w in _WORKDIRS.value}
+  k, out = k_flag.value, pathlib.Path(out_flag.value)
+  curves = {w: curve(w, k) for w in workdirs.value}
   with open(out.with_suffix(".csv"), "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=["run", "stage", "step", "epoch", "ndcg", "coverage", "ndcg_se"])
     writer.writeheader()
@@ -104,5 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("out")
-  app.run(main)
+  main(sys.argv)

@@ -44,3 +44,15 @@ def test_curve_refuses_a_run_without_the_cut_off(tmp_path):
     topk_curves.curve(run)
   with pytest.raises(JaxrecError, match=r"missing\.jsonl|metrics.jsonl: missing"):
     topk_curves.curve(tmp_path / "nowhere")
+
+
+def test_importing_the_tool_defines_no_global_flags_and_main_writes_its_outputs(tmp_path):
+  from absl import flags
+  assert "k" not in flags.FLAGS  # launch/ scripts imported in the same test process define --workdir too
+  run = tmp_path / "run"
+  _write_run(run, [_eval("ids", 10, 1.0, 0.10, 0.20), _eval("ids", 20, 2.0, 0.21, 0.31)])
+  topk_curves.main(["topk_curves.py", f"--workdir={run}", f"--out={tmp_path / 'c'}"])
+  lines = (tmp_path / "c.md").read_text().splitlines()
+  assert "| run | 2 | 2 | 0.2100 ± 0.0100 | 0.3100 | 0.2100 | 0.3100 |" in lines
+  assert (tmp_path / "c.csv").read_text().splitlines()[1] == "run,ids,10,1.0,0.1,0.2,0.01"
+  assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
