@@ -26,7 +26,6 @@ def runs(tmp_path_factory):
 
 
 def test_paired_differences_and_intervals(runs):
-  sys.path.insert(0, str(REPO))
   from launch import compare
 
   rows, table = compare.compare([runs / "ease", runs / "pop"], "valid", ["EASE", "Pop"], ["ndcg@10"])
@@ -68,7 +67,6 @@ def test_ctr_runs_paired_on_identical_rows(ctr_runs, tmp_path):
 
   import numpy as np
 
-  sys.path.insert(0, str(REPO))
   from launch import compare
 
   a, b = (ev.read_arrays(ctr_runs / n / "per_row" / "valid.npz") for n in ("mf", "ease"))
