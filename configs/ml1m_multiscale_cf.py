@@ -25,6 +25,7 @@ def get_config(arg=None):
     config = base_config(
         arg,
         model=dict(name="mscf_gcn", embed_dim=128, num_layers=2, init_std=0.1, heads=8, text_rank=16,
+                   text_cold=0.0,  # > 0: text weighted sqrt(n0 / (n0 + n_i)) by item i's training rows
                    loss="softmax", n_negatives=-1,
                    reg=5e-3,  # LightGCN's top-K recipe from here on (configs/baselines/lightgcn.py:topk)
                    text=text_config(keep_layers=-1, num_scales=3, max_tokens=24)),
@@ -38,6 +39,7 @@ def get_config(arg=None):
         model=dict(name="mscf", embed_dim=128, init_std=0.1,
                    heads=8,  # cross-scale attention heads over the K projected scales
                    text_rank=16,  # per-scale D → r → d maps, B = 0 at init (full-rank maps memorised the items)
+                   text_cold=0.0,  # > 0 = n0: text weighted sqrt(n0 / (n0 + n_i)) by item i's training rows
                    loss="softmax", n_negatives=-1,  # softmax over all items, as MF's and LightGCN's top-K recipes
                    text=text_config(
                        keep_layers=-1,  # all 30 layers: one pass over the catalogue before training

@@ -146,6 +146,23 @@ def test_bad_text_encodings_and_heads_fail_in_one_line(data):
     _build(data, np.zeros((60, 2, 8), np.float32))
 
 
+
+def test_text_cold_weights_each_items_text_by_its_training_rows(data):
+  """config.model.text_cold = n0 scales item i's text encodings by sqrt(n0 / (n0 + n_i)), n_i its positive training
+  rows counted in a plain loop (exact to float32 rounding, 1e-6); 0 leaves them as given; < 0 is a one-line error."""
+  text = np.random.default_rng(0).normal(size=(data.n_items + 1, 2, 8)).astype(np.float32)
+  train = data.splits["train"]
+  counts = [0] * (data.n_items + 1)
+  for item, label in zip(train.item.tolist(), train.label.tolist()):
+    counts[item] += label > 0
+  assert min(counts[1:]) < max(counts[1:])  # the weights below differ between items
+  want = np.asarray([math.sqrt(20.0 / (20.0 + c)) for c in counts], np.float32)[:, None, None] * text
+  got = _build(data, text, text_cold=20.0).consts["item_text"]
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  np.testing.assert_array_equal(_build(data, text, text_cold=0.0).consts["item_text"], text)
+  with pytest.raises(JaxrecError, match=r"config.model.text_cold: expected 0 \(off\) or a positive row count, got -1.0"):
+    _build(data, text, text_cold=-1.0)
+
 class Catalogue:
   n_items = 7
   item_text = [""] + [f"Movie number {i} ({1990 + i})" for i in range(1, 8)]  # row 0: padding

@@ -31,7 +31,8 @@ def defaults() -> ml_collections.ConfigDict:
       eval_batch_size=16,  # prompts per scoring batch
       shared_prefix=True,  # scoring: rows of one user and history run their common prompt prefix once (exact)
       # the backbone's compute dtype when scoring ('' = config.model.dtype): bf16 with float32 accumulation and a
-      # float32 head moved full-valid AUC by 0.0002 (ML-1M CoLLM run; benchmarks/results/throughput.md)
+      # float32 head moved full-valid AUC by 0.0002 (ML-1M CoLLM run; benchmarks/results/throughput.md); on CPUs
+      # without native bf16 (AVX2 only) float32 scores ~15% faster: set it there
       eval_dtype="bfloat16",
       final_eval_rows=-1,  # final metrics on every row of each final split (data.max_eval_rows: early stopping's)
       log_every=8,
