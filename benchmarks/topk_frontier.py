@@ -31,8 +31,9 @@ def penalty(train_items, train_labels, n_items: int) -> "np.ndarray":
   """[I + 1] log(1 + n_i), n_i = positive training rows of item i (row 0, padding, gets 0)."""
   import numpy as np
 
-  items = np.asarray(train_items)[np.asarray(train_labels) > 0.5]
-  counts = np.bincount(items, minlength=n_items + 1).astype(np.float64)
+  from jaxrec.data.schema import positive_item_counts
+
+  counts = positive_item_counts(train_items, train_labels, n_items).astype(np.float64)
   counts[0] = 0.0
   return np.log1p(counts)
 

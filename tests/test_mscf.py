@@ -146,7 +146,6 @@ def test_bad_text_encodings_and_heads_fail_in_one_line(data):
     _build(data, np.zeros((60, 2, 8), np.float32))
 
 
-
 def test_text_cold_weights_each_items_text_by_its_training_rows(data):
   """config.model.text_cold = n0 scales item i's text encodings by sqrt(n0 / (n0 + n_i)), n_i its positive training
   rows counted in a plain loop (exact to float32 rounding, 1e-6); 0 leaves them as given; < 0 is a one-line error."""
@@ -162,6 +161,7 @@ def test_text_cold_weights_each_items_text_by_its_training_rows(data):
   np.testing.assert_array_equal(_build(data, text, text_cold=0.0).consts["item_text"], text)
   with pytest.raises(JaxrecError, match=r"config.model.text_cold: expected 0 \(off\) or a positive row count, got -1.0"):
     _build(data, text, text_cold=-1.0)
+
 
 class Catalogue:
   n_items = 7

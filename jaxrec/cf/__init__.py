@@ -22,6 +22,7 @@ from jaxrec.cf.lightgcn import LightGCN, graph_consts
 from jaxrec.cf.mf import MF
 from jaxrec.cf.mscf import MultiScaleCF, MultiScaleGCN
 from jaxrec.cf.sasrec import SASRec
+from jaxrec.data.schema import positive_item_counts
 from jaxrec.errors import JaxrecError
 
 MODELS = {"mf": MF, "mscf": MultiScaleCF, "mscf_gcn": MultiScaleGCN, "lightgcn": LightGCN, "sasrec": SASRec,
@@ -139,20 +140,20 @@ def _fast_key(rng):
   return jax.random.wrap_key_data(bits, impl="rbg")
 
 
-def _cold_weights(model_cfg, train_split, n_items: int) -> np.ndarray:
-  """[I + 1, 1, 1] the text's weight per item: 1 everywhere, or with `config.model.text_cold` = n0 > 0,
-  w_i = sqrt(n0 / (n0 + n_i)) (n_i: item i's positive training rows), so the text speaks for items with few
+def _cold_weighted(item_text, model_cfg, train_split, n_items: int) -> np.ndarray:
+  """[I + 1, K, D] float32 `item_text`, as given, or with `config.model.text_cold` = n0 > 0 each item's rows scaled
+  by w_i = sqrt(n0 / (n0 + n_i)) (n_i: its positive training rows), so the text speaks for items with few
   interactions and fades where the id embedding has data (w = 0.5 at n_i = 3 n0)."""
+  text = np.asarray(item_text, np.float32)
   n0 = float(model_cfg.get("text_cold", 0.0))
   if n0 < 0:
     raise JaxrecError(f"config.model.text_cold: expected 0 (off) or a positive row count, got {n0}")
   if not n0:
-    return np.ones((n_items + 1, 1, 1), np.float32)
+    return text
   if train_split is None:
     raise JaxrecError("config.model.text_cold: needs the training split to count each item's rows")
-  pos = np.asarray(train_split.label) > 0
-  counts = np.bincount(np.asarray(train_split.item)[pos], minlength=n_items + 1)[:n_items + 1]  # [I + 1]
-  return np.sqrt(n0 / (n0 + counts)).astype(np.float32)[:, None, None]
+  counts = positive_item_counts(train_split.item, train_split.label, n_items)  # [I + 1]
+  return text * np.sqrt(n0 / (n0 + counts)).astype(np.float32)[:, None, None]
 
 
 def build_model(model_cfg, n_users: int, n_items: int, train_split=None, item_text=None) -> CFModel:
@@ -185,7 +186,7 @@ def build_model(model_cfg, n_users: int, n_items: int, train_split=None, item_te
     if item_text is None or item_text.ndim != 3 or item_text.shape[0] != n_items + 1:
       raise JaxrecError(f"config.model.name: {name!r} needs the items' text encodings [{n_items + 1}, K, D], got "
                         f"{None if item_text is None else item_text.shape}")
-    consts["item_text"] = np.asarray(item_text, np.float32) * _cold_weights(model_cfg, train_split, n_items)
+    consts["item_text"] = _cold_weighted(item_text, model_cfg, train_split, n_items)
     kwargs.update(n_scales=int(item_text.shape[1]), text_dim=int(item_text.shape[2]))
   module = MODELS[name](n_users=int(n_users), n_items=int(n_items), **kwargs)
   reg = float(model_cfg.get("reg", 0.0))

@@ -9,7 +9,7 @@ beside id embeddings, trained over the whole interaction split like MF.
   v_i = q_i + Σ_k α_k s_i^(k)                 cross-scale attention fusion (`jaxrec.multiscale.fusion`, h heads)
   logit(u, i) = ⟨p_u, v_i⟩                    p_u, q_i id embeddings (user 0 / item 0 embed to zeros)
   (with config.model.text_cold = n0 > 0, t_i is first scaled by sqrt(n0 / (n0 + n_i)), n_i item i's training rows:
-  `jaxrec.cf._cold_weights`, so the text weighs most where the id embedding has least data)
+  `jaxrec.cf._cold_weighted`, so the text weighs most where the id embedding has least data)
 
 'mscf_gcn' (`MultiScaleGCN`) puts the same text path on LightGCN: item nodes start from q_i + Σ_k α_k s_i^(k) and are
 smoothed over the user-item graph, e_u, e_i = mean over rounds 0..L of neighbour averaging, logit = ⟨e_u, e_i⟩.

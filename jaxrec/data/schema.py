@@ -189,6 +189,11 @@ def warm_flags(split: Split, train: Split) -> np.ndarray:
   return items & users
 
 
+def positive_item_counts(item: np.ndarray, label: np.ndarray, n_items: int) -> np.ndarray:
+  """[I + 1] int: each item id's positive rows (label > 0.5) among `item` / `label`, e.g. a training split's."""
+  return np.bincount(np.asarray(item)[np.asarray(label) > 0.5], minlength=n_items + 1)[:n_items + 1]
+
+
 def seen_items(dataset, exclude: str = "positives") -> dict[int, np.ndarray]:
   """Per user, the sorted item ids never to recommend: the liked training items ('positives', what top-K evaluation
   masks) or every training interaction ('all', what retrieval excludes). A dataset's own `train_items_by_user`

@@ -44,7 +44,7 @@ def load_data(config):
     raise JaxrecError("config.budget: no training rows left (check train_users / rows_per_user)")
   masked = schema.seen_items(ds)
   # Item frequencies of the whole training split (what the CF baselines see), for the popularity prior.
-  ds.info["train_item_counts"] = np.bincount(tr.item[keep], minlength=ds.n_items + 1)
+  ds.info["train_item_counts"] = schema.positive_item_counts(tr.item, tr.label, ds.n_items)
   ds.splits["train"] = tr.take(rows)
   ds.splits.update(ev.sample_eval_splits(ds.splits, int(b.eval_users), seed))
   ds.train_items_by_user = masked
